@@ -1,0 +1,338 @@
+"""Fetch stage: one conditional GET of one feed → :class:`FetchResult` or FetchError.
+
+Owns: the process-wide ``httpx.AsyncClient`` (:func:`build_client`), the request policy
+(conditional GET, redirects, size cap, timeouts) and the mapping of every transport or
+HTTP failure to a :class:`FetchError` whose message starts with the feed id and URL.
+
+Does not own: scheduling or back-off (``Retry-After`` is returned, the scheduler decides),
+storing validators or a moved URL (the pipeline/store decide), parsing.
+
+Policy, and what each rule guards against:
+
+- Conditional GET with ``If-None-Match`` / ``If-Modified-Since`` (RFC 9110 13.1.1-13.1.3);
+  304 → ``body=None``. A 304 without validators keeps the ones we sent (RFC 9110 15.4.5
+  says the server SHOULD repeat them; some do not, and losing them means a full download
+  on every poll).
+- Redirects are followed by hand (at most ``max_redirects`` hops, a revisited URL is a
+  loop) so we know whether *every* hop was permanent (301/308, RFC 9110 15.4.2/15.4.9):
+  only then is ``permanent_url`` set. One 302/303/307 anywhere means "keep the old URL".
+- The body is read from ``aiter_raw`` and decompressed here with ``zlib`` and
+  ``max_length``, so a gzip bomb can never make more than ``max_body_bytes`` (+1) exist
+  in memory: httpx's own decoder (``aiter_bytes``) inflates a whole network chunk at
+  once, and 64 KiB of gzip-compressed zeros inflate to 64 MiB.
+- ``asyncio.timeout(total_timeout)`` bounds connect + every hop + the whole body, so a
+  server that drips one byte per second (never tripping the read timeout) cannot hold a
+  worker (the "slowloris" pattern, here on the response side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from monitor.errors import FetchError
+from monitor.types import FetchResult
+
+__all__ = ["ACCEPT", "FetchLimits", "build_client", "fetch_feed", "parse_retry_after"]
+
+# Feeds first; generic XML/JSON next (many servers label feeds text/xml or application/json);
+# anything else last, because some servers answer 406 to an Accept without */*.
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "application/json;q=0.7, */*;q=0.1"
+)
+_PERMANENT = frozenset({301, 308})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Bounds on one fetch. Timeouts are seconds; ``total_timeout`` covers everything."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+
+
+def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
+    """The one long-lived client of a process (connection pool shared by all feeds)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=limits.connect_timeout,
+            read=limits.read_timeout,
+            write=limits.read_timeout,
+            pool=limits.connect_timeout,
+        ),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30),
+        follow_redirects=False,  # fetch_feed follows by hand; see the module docstring
+        headers={
+            "User-Agent": user_agent,
+            "Accept": ACCEPT,
+            # Only what _Inflater decodes; no br/zstd even when their packages are installed.
+            "Accept-Encoding": "gzip, deflate",
+        },
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (RFC 9110 10.2.3): delta-seconds or an
+    HTTP-date. None when absent or unreadable; never negative."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Inflater:
+    """Content-Encoding decoder that never produces more than ``cap`` + 1 bytes."""
+
+    def __init__(self, content_encoding: str, cap: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
+        self.coding = codings[0] if codings else None
+        self.cap = cap
+        self.produced = 0
+        self._d = self._new()
+
+    def _new(self) -> zlib._Decompress | None:
+        if self.coding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self.coding == "deflate":
+            return zlib.decompressobj(zlib.MAX_WBITS)
+        return None
+
+    def _count(self, piece: bytes) -> bytes:
+        self.produced += len(piece)
+        if self.produced > self.cap:
+            raise _TooLarge
+        return piece
+
+    def feed(self, data: bytes) -> bytes:
+        if self._d is None:
+            return self._count(data)
+        out: list[bytes] = []
+        while data:
+            try:
+                piece = self._d.decompress(data, self.cap - self.produced + 1)
+            except zlib.error:
+                if self.coding == "deflate" and self.produced == 0:
+                    # Servers send raw deflate (RFC 1951) for "deflate", which RFC 9110
+                    # 8.4.1.2 defines as zlib (RFC 1950); accept both, as browsers do.
+                    self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                    piece = self._d.decompress(data, self.cap - self.produced + 1)
+                else:
+                    raise
+            out.append(self._count(piece))
+            data = self._d.unconsumed_tail
+            if self._d.eof and self._d.unused_data[:2] == b"\x1f\x8b":
+                # Concatenated gzip members (RFC 1952 2.2); other trailing bytes are
+                # ignored, as browsers and gzip(1) do.
+                data, self._d = self._d.unused_data, self._new()
+                assert self._d is not None
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        if self._d is None:
+            return b""
+        return self._count(self._d.flush(self.cap - self.produced + 1))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it wraps (httpx → httpcore → anyio → OSError groups)."""
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is f for f in found) or len(found) > 20:
+            continue
+        found.append(current)
+        todo += [current.__cause__, current.__context__]
+        todo += list(getattr(current, "exceptions", ()))
+    return found
+
+
+def _connect_problem(exc: httpx.ConnectError) -> str:
+    causes = _causes(exc)
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    gai = next((c for c in causes if isinstance(c, socket.gaierror)), None)
+    if gai is not None:
+        return f"DNS lookup failed ({gai.strerror or gai})"
+    ssl_error = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
+    if ssl_error is not None:
+        return f"TLS error ({ssl_error})"
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return "connection reset"
+    text = str(exc) or type(exc).__name__
+    return f"connect failed ({text})"
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    feed_id: str,
+    url: str,
+    *,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+) -> FetchResult:
+    """GET one feed conditionally; return what the server said or raise FetchError."""
+    prefix = f"feed {feed_id} ({url})"
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(limits.total_timeout):
+            return await _fetch(client, feed_id, url, etag, last_modified, limits, started)
+    except TimeoutError as exc:
+        raise FetchError(f"{prefix}: timed out after {limits.total_timeout:g}s") from exc
+    except httpx.ConnectTimeout as exc:
+        raise FetchError(f"{prefix}: connect timed out after {limits.connect_timeout:g}s") from exc
+    except httpx.ReadTimeout as exc:
+        raise FetchError(f"{prefix}: read timed out after {limits.read_timeout:g}s") from exc
+    except httpx.TimeoutException as exc:
+        raise FetchError(f"{prefix}: timed out ({type(exc).__name__})") from exc
+    except httpx.ConnectError as exc:
+        raise FetchError(f"{prefix}: {_connect_problem(exc)}") from exc
+    except httpx.ProtocolError as exc:
+        raise FetchError(f"{prefix}: HTTP protocol error ({exc})") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise FetchError(f"{prefix}: invalid URL ({exc})") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{prefix}: {type(exc).__name__} ({exc})") from exc
+    except zlib.error as exc:
+        raise FetchError(f"{prefix}: corrupt compressed body ({exc})") from exc
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    feed_id: str,
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+    started: float,
+) -> FetchResult:
+    prefix = f"feed {feed_id} ({url})"
+    conditional: dict[str, str] = {}
+    if etag:
+        conditional["If-None-Match"] = etag
+    if last_modified:
+        conditional["If-Modified-Since"] = last_modified
+    request = client.build_request("GET", url, headers=conditional)
+    seen = {str(request.url)}
+    hops: list[int] = []
+    while True:
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code in _REDIRECTS and response.next_request is not None:
+                hops.append(response.status_code)
+                request = response.next_request
+                target = str(request.url)
+                if target in seen:
+                    raise FetchError(f"{prefix}: redirect loop at {target}")
+                if len(hops) > limits.max_redirects:
+                    raise FetchError(f"{prefix}: more than {limits.max_redirects} redirects")
+                seen.add(target)
+                continue
+            permanent_url = (
+                str(response.url) if hops and all(h in _PERMANENT for h in hops) else None
+            )
+            return await _finish(response, feed_id, url, etag, last_modified, limits,
+                                 permanent_url, started)  # fmt: skip
+        finally:
+            await response.aclose()
+
+
+async def _finish(
+    response: httpx.Response,
+    feed_id: str,
+    url: str,
+    etag: str | None,
+    last_modified: str | None,
+    limits: FetchLimits,
+    permanent_url: str | None,
+    started: float,
+) -> FetchResult:
+    prefix = f"feed {feed_id} ({url})"
+    status = response.status_code
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    if status == 304:
+        return FetchResult(
+            feed_id=feed_id,
+            url=url,
+            final_url=str(response.url),
+            status=304,
+            body=None,
+            headers=headers,
+            etag=headers.get("etag") or etag,
+            last_modified=headers.get("last-modified") or last_modified,
+            permanent_url=permanent_url,
+            elapsed=time.monotonic() - started,
+        )
+    if not 200 <= status < 300:
+        retry_after = (
+            parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
+        )
+        reason = response.reason_phrase or ""
+        raise FetchError(
+            f"{prefix}: HTTP {status}{' ' + reason if reason else ''}",
+            status=status,
+            retry_after=retry_after,
+            permanent_url=permanent_url,
+        )
+    cap = limits.max_body_bytes
+    too_big = f"{prefix}: body larger than {cap} bytes"
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(too_big, status=status)
+    try:
+        inflater = _Inflater(headers.get("content-encoding", ""), cap)
+    except ValueError as exc:
+        raise FetchError(f"{prefix}: {exc}", status=status) from None
+    chunks: list[bytes] = []
+    raw = 0
+    try:
+        async for chunk in response.aiter_raw():
+            raw += len(chunk)
+            if raw > cap:  # compressed bytes count too: the cap bounds the download
+                raise _TooLarge
+            chunks.append(inflater.feed(chunk))
+        chunks.append(inflater.flush())
+    except _TooLarge:
+        raise FetchError(too_big, status=status) from None
+    return FetchResult(
+        feed_id=feed_id,
+        url=url,
+        final_url=str(response.url),
+        status=status,
+        body=b"".join(chunks),
+        headers=headers,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        permanent_url=permanent_url,
+        elapsed=time.monotonic() - started,
+    )
