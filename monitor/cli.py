@@ -1,0 +1,420 @@
+"""The ``monitor`` command line: a composition root for each command.
+
+Every command takes ``--config PATH`` (default ``$MONITOR_CONFIG`` or ``./watchlist.yaml``).
+Exit codes: 0 success; 1 the command ran but something failed (a delivery, a feed store,
+a check with errors); 2 unusable configuration or database, or bad usage.
+Output meant for programs (``matches --format json|csv``) is alone on stdout; logs go to
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from monitor import logs
+from monitor.deliver import new_secret
+from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
+from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.fetch import FetchLimits, build_client
+from monitor.pipeline import (
+    Context,
+    PollReport,
+    attempt_delivery,
+    flush_digest,
+    refresh_feed,
+    run_digest,
+    sync_watchlist,
+    utcnow,
+)
+from monitor.scheduler import USER_AGENT, Daemon
+from monitor.types import Match
+from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
+from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
+from storage.store import Store
+
+
+def _console() -> Console:
+    """Rich output; piped or captured output gets a wide table instead of folded cells."""
+    return Console(highlight=False) if sys.stdout.isatty() else Console(width=200, highlight=False)
+
+
+def _load(args: argparse.Namespace) -> LoadedWatchlist:
+    wl = load_watchlist(config_path(args.config))
+    for w in wl.warnings:
+        logs.event(30, "config.warning", problem=str(w))
+    return wl
+
+
+def _open(wl: LoadedWatchlist) -> Store:
+    return Store.open(wl.database_url)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    lock = None
+    path = sqlite_path(wl.database_url)
+    if path is not None:
+        lock = DaemonLock(path)
+        lock.acquire()
+    try:
+        store = _open(wl)
+        try:
+            asyncio.run(Daemon(wl, store, tick_seconds=args.tick).run())
+        finally:
+            store.close()
+    finally:
+        if lock:
+            lock.release()
+    return 0
+
+
+async def _poll_all(wl: LoadedWatchlist, store: Store) -> list[PollReport]:
+    limits = FetchLimits()
+    async with build_client(limits, USER_AGENT) as client:
+        ctx = Context(store, client, wl, limits)
+        feeds = [f for f in await asyncio.to_thread(store.feed_states) if f.enabled]
+        sem = asyncio.Semaphore(10)
+
+        async def one(feed):
+            async with sem:
+                return await refresh_feed(ctx, feed)
+
+        return list(await asyncio.gather(*(one(f) for f in feeds)))
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    store = _open(wl)
+    try:
+        sync_watchlist(store, wl, utcnow())
+        reports = asyncio.run(_poll_all(wl, store))
+    finally:
+        store.close()
+    for r in sorted(reports, key=lambda r: r.feed_id):
+        print(r.summary())
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    digests = wl.config.digests
+    if args.id:
+        found = wl.digest(args.id)
+        if found is None:
+            known = ", ".join(d.id for d in digests) or "none"
+            raise ConfigError(f"no digest {args.id!r} in {wl.path} (digests: {known})")
+        digests = [found]
+    store = _open(wl)
+    try:
+        sync_watchlist(store, wl, utcnow())
+        if args.preview:
+            for d in digests:
+                ids = wl.watch_ids_for(d)
+                pending, since = store.pending_matches(d.id, ids)
+                infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
+                built = build_digest(
+                    d.id, infos, pending, since=since, until=utcnow(), delivery_id=new_delivery_id()
+                )
+                if built is None:
+                    print(f"Digest {d.id}: nothing pending")
+                else:
+                    print(built.body if args.format == "json" else render_text(built.body))
+            return 0
+        return asyncio.run(_send_digests(wl, store, digests))
+    finally:
+        store.close()
+
+
+async def _send_digests(wl: LoadedWatchlist, store: Store, digests: Sequence) -> int:
+    failed = 0
+    limits = FetchLimits()
+    async with build_client(limits, USER_AGENT) as client:
+        ctx = Context(store, client, wl, limits)
+        for d in digests:
+            older = await flush_digest(ctx, d.id)
+            for x in older:
+                outcome = (
+                    "delivered"
+                    if x.status == "delivered"
+                    else f"failed ({x.last_error}); {x.status}"
+                )
+                print(f"{d.id}: queued delivery {x.id} ({x.match_count} matches): {outcome}")
+            blocked = any(x.status != "delivered" for x in older)
+            failed += blocked
+            delivery = await run_digest(ctx, d)
+            if delivery is None:
+                print(
+                    f"{d.id}: nothing pending"
+                    + (" (older deliveries still queued)" if blocked else "")
+                )
+                continue
+            if delivery.status == "disabled":
+                print(
+                    f"{d.id}: {delivery.match_count} matches recorded as {delivery.id}, not sent (webhook url is empty)"
+                )
+                continue
+            if blocked:
+                print(
+                    f"{d.id}: {delivery.match_count} matches queued as {delivery.id} behind an undelivered digest"
+                )
+                continue
+            result = await attempt_delivery(ctx, delivery)
+            if result.status == "delivered":
+                print(f"{d.id}: delivered {delivery.id} ({delivery.match_count} matches)")
+            else:
+                failed += 1
+                print(
+                    f"{d.id}: delivery {delivery.id} failed ({result.last_error}); {result.status}"
+                )
+    return 1 if failed else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    path = config_path(args.config)
+    try:
+        wl = load_watchlist(path)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(p)
+        errors = sum(p.severity == "error" for p in exc.problems)
+        print(f"{path}: {errors} error(s)", file=sys.stderr)
+        return 1
+    for p in wl.warnings:
+        print(p)
+    cfg = wl.config
+    print(
+        f"{path}: OK ({len(cfg.watch)} watch items, {len(cfg.feeds)} feeds, {len(cfg.digests)} digests, "
+        f"revision {wl.revision})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _match_row(m: Match) -> dict[str, object]:
+    return {
+        "id": m.id,
+        "watch_id": m.watch_id,
+        "title": m.title,
+        "link": m.link,
+        "guid": m.guid,
+        "feed_id": m.feed_id,
+        "source": m.source,
+        "published": iso(m.published),
+        "first_seen": iso(m.first_seen),
+        "matched_terms": list(m.matched_terms),
+        "snippet": m.snippet,
+        "alert": m.alert,
+        "revision": m.revision,
+        "recorded_at": iso(m.created_at),
+    }
+
+
+def cmd_matches(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    since = utcnow() - parse_duration(args.since) if args.since else None
+    store = _open(wl)
+    try:
+        found = store.matches(watch_id=args.watch, since=since, limit=args.limit)
+    finally:
+        store.close()
+    rows = [_match_row(m) for m in found]
+    if args.format == "json":
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        fields = list(rows[0]) if rows else list(_match_row.__annotations__)
+        w = csv.DictWriter(sys.stdout, fieldnames=fields or ["id"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()})
+    else:
+        table = Table(title=f"{len(rows)} match(es)")
+        for col in ("id", "watch", "first seen", "source", "title", "terms"):
+            table.add_column(col, overflow="fold")
+        tz = ZoneInfo(wl.config.settings.timezone)
+        for m in found:
+            table.add_row(
+                str(m.id),
+                m.watch_id,
+                _local(m.first_seen, tz),
+                m.source or "",
+                m.title,
+                ", ".join(m.matched_terms),
+            )
+        _console().print(table)
+    return 0
+
+
+def _local(dt: datetime | None, tz: ZoneInfo) -> str:
+    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    tz = ZoneInfo(wl.config.settings.timezone)
+    store = _open(wl)
+    try:
+        feeds = store.feed_states()
+        digests = {d.id: d for d in store.digest_states()}
+        rows = []
+        for d in wl.config.digests:
+            state = digests.get(d.id)
+            last = store.last_delivery(d.id)
+            queued = len(store.queued_deliveries(d.id))
+            rows.append((d, state, last, queued))
+    finally:
+        store.close()
+    out = _console()
+    configured = {f.id for f in wl.config.feeds}
+    t = Table(title=f"Feeds ({wl.path}; times in {tz.key})")
+    for col in (
+        "feed",
+        "last poll",
+        "last success",
+        "entries",
+        "errors",
+        "last error",
+        "next poll",
+    ):
+        t.add_column(col, overflow="fold")
+    for f in feeds:
+        if f.id not in configured:
+            continue
+        t.add_row(
+            f.id + ("" if f.enabled else " (disabled)"),
+            _local(f.last_checked_at, tz),
+            _local(f.last_success_at, tz),
+            str(f.entry_count),
+            str(f.error_count),
+            (f.last_error or "")[:160],
+            _local(f.next_check_at, tz) if f.enabled else "-",
+        )
+    out.print(t)
+    d_table = Table(title="Digests")
+    for col in ("digest", "next run", "last delivery", "outcome", "queued"):
+        d_table.add_column(col, overflow="fold")
+    for d, state, last, queued in rows:
+        outcome = "-"
+        if last:
+            outcome = last.status + (f" ({last.last_error})" if last.last_error else "")
+        d_table.add_row(
+            d.id + ("" if d.webhook.url.strip() else " (no webhook)"),
+            _local(state.next_run_at, tz) if state else "-",
+            f"{_local(last.created_at, tz)} {last.id}" if last else "-",
+            outcome,
+            str(queued),
+        )
+    out.print(d_table)
+    return 0
+
+
+def cmd_webhook_secret(args: argparse.Namespace) -> int:
+    print(new_secret())
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    wl = _load(args)
+    engine = make_engine(wl.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"{redact(wl.database_url)}: schema is up to date")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="watchlist file (default: $MONITOR_CONFIG or ./watchlist.yaml)",
+    )
+    common.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Catalyst Monitor: watch news feeds for an investment thesis's catalysts.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("run", parents=[common], help="run the daemon (polls feeds, sends digests)")
+    p.add_argument("--tick", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("poll", parents=[common], help="poll every enabled feed once now")
+    p.set_defaults(fn=cmd_poll)
+
+    p = sub.add_parser("digest", parents=[common], help="build and send pending digests now")
+    p.add_argument("--id", help="only this digest")
+    p.add_argument(
+        "--preview", action="store_true", help="print the digest; send and record nothing"
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text", help="preview format")
+    p.set_defaults(fn=cmd_digest)
+
+    p = sub.add_parser("check", parents=[common], help="validate the watchlist")
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("matches", parents=[common], help="list recorded matches")
+    p.add_argument("--watch", metavar="ID", help="only this watch item")
+    p.add_argument(
+        "--since", metavar="DURATION", help="only matches recorded in this period, e.g. 7d"
+    )
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(fn=cmd_matches)
+
+    p = sub.add_parser("status", parents=[common], help="feeds' health and digests' schedule")
+    p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("webhook-secret", parents=[common], help="print a new random signing secret")
+    p.set_defaults(fn=cmd_webhook_secret)
+
+    p = sub.add_parser("db", parents=[common], help="database maintenance")
+    dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = dbsub.add_parser("upgrade", parents=[common], help="apply schema migrations")
+    q.set_defaults(fn=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level)
+    try:
+        return int(args.fn(args))
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""The pipeline: the one module that knows the order of the stages.
+
+One refresh of one feed, and one digest, in order::
+
+    scheduler tick -> store.due_feeds(now)                      (leased, so no one else polls it)
+      -> fetch   (conditional GET, size cap, timeouts)         -> FetchResult   [event loop]
+      -> unchanged? (304, or the same body hash as last time)  -> only the feed's state is written
+      -> parse   (feedparser / JSON Feed over bytes + headers)  -> ParsedFeed    [worker]
+      -> match   (pure: entries x watch items)                 -> IncomingEntry [worker]
+      -> store.ingest: new entries, sightings, matches, validators, next_check_at,
+                       errors -- one transaction                               [DB thread]
+    digest tick -> store.due_digests(now)
+      -> store.run_digest: claim the run (compare-and-set on next_run_at), pending matches
+                           -> digest.build_digest (pure) -> outbox row         [DB thread]
+      -> deliver.post_delivery (signed; same webhook-id on every attempt)
+      -> store.record_attempt (delivered, or next attempt with backoff, or failed)
+
+The event loop only waits on the network. Parsing and matching (CPU) run in an executor,
+database calls (blocking) in threads via ``asyncio.to_thread``. Every matching decision is
+made before the transaction that stores the entries, so a crash can never leave an entry
+stored without its matches. Errors are state: a failing feed is recorded on the feed and
+backs off; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import httpx
+
+from monitor import logs
+from monitor.deliver import post_delivery, redact_url, retry_delay
+from monitor.digest import WatchInfo, build_digest, new_delivery_id
+from monitor.errors import FetchError, ParseError, StorageError
+from monitor.fetch import FetchLimits, fetch_feed
+from monitor.match import Matcher
+from monitor.parse import parse_feed
+from monitor.schedule import next_check, next_digest_run
+from monitor.types import (
+    AttemptOutcome,
+    Delivery,
+    Digest,
+    DigestState,
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    IncomingEntry,
+    IngestResult,
+    Match,
+)
+from monitor.urls import canonical_link
+from monitor.watchlist import DigestConfig, LoadedWatchlist
+
+MAX_RETRY_AGE = timedelta(hours=72)
+
+
+class StorePort(Protocol):
+    """What the pipeline needs from storage (``storage.Store`` implements it)."""
+
+    def sync_config(
+        self,
+        feeds: Sequence[FeedSpec],
+        digests: dict[str, tuple[str, datetime]],
+        revision: str,
+        text: str,
+        now: datetime,
+    ) -> None: ...
+    def ingest(self, update: FeedUpdate) -> IngestResult: ...
+    def run_digest(
+        self,
+        digest_id: str,
+        watch_ids: Sequence[str],
+        now: datetime,
+        build: Callable[[list[Match], datetime], Digest | None],
+        *,
+        claim: tuple[datetime, datetime] | None = None,
+        status: str = "pending",
+    ) -> Delivery | None: ...
+    def record_attempt(
+        self,
+        delivery_id: str,
+        outcome: AttemptOutcome,
+        now: datetime,
+        next_attempt_at: datetime | None,
+    ) -> Delivery: ...
+    def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]: ...
+    def due_digests(self, now: datetime, ids: Sequence[str]) -> list[DigestState]: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """What the stages share in one process. ``watchlist`` is swapped whole on reload."""
+
+    store: StorePort
+    client: httpx.AsyncClient
+    watchlist: LoadedWatchlist
+    limits: FetchLimits
+    executor: Executor | None = None
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one refresh did, for the CLI's one-line summary and for tests."""
+
+    feed_id: str
+    status: int | None = None
+    new_entries: int = 0
+    new_matches: int = 0
+    error: str | None = None
+    unchanged: bool = False
+    elapsed: float = 0.0
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.feed_id}: error: {self.error}"
+        if self.unchanged:
+            return f"{self.feed_id}: unchanged"
+        return f"{self.feed_id}: {self.new_entries} new entries, {self.new_matches} new matches"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def sync_watchlist(store: StorePort, wl: LoadedWatchlist, now: datetime) -> None:
+    """Make the database's feeds and digest schedules follow the watchlist."""
+    cfg = wl.config
+    feeds = [FeedSpec(f.id, f.url, f.enabled) for f in cfg.feeds]
+    digests = {
+        d.id: (d.schedule, next_digest_run(d.schedule, cfg.settings.timezone, now))
+        for d in cfg.digests
+    }
+    store.sync_config(feeds, digests, wl.revision, wl.text, now)
+
+
+# --- feeds ---------------------------------------------------------------------------------------
+
+
+def prepare_entries(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    matcher: Matcher,
+    alert_max_age: timedelta,
+    now: datetime,
+    fallback_source: str,
+) -> tuple[str | None, tuple[IncomingEntry, ...]]:
+    """Parse a body and match every entry: pure and CPU-bound, so it runs in a worker."""
+    parsed = parse_feed(body, headers, url)
+    source = parsed.title or fallback_source
+    oldest_alert = now - alert_max_age
+    out = []
+    for e in parsed.entries:
+        if not e.source:
+            e = replace(e, source=source)
+        out.append(
+            IncomingEntry(
+                data=e,
+                canonical_link=canonical_link(e.link),
+                matches=matcher.match(e),
+                alert=(e.published or now) >= oldest_alert,
+            )
+        )
+    return parsed.title, tuple(out)
+
+
+def feed_interval(wl: LoadedWatchlist, feed_id: str) -> timedelta:
+    cfg = wl.feed(feed_id)
+    return cfg.interval if cfg and cfg.interval else wl.config.settings.poll_interval
+
+
+async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
+    """Fetch, parse, match and record one feed. Never raises: failures become feed state."""
+    wl = ctx.watchlist
+    started = time.monotonic()
+    interval = feed_interval(wl, feed.id)
+    now = ctx.clock()
+    try:
+        result = await fetch_feed(
+            ctx.client,
+            feed.id,
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            limits=ctx.limits,
+        )
+    except FetchError as exc:
+        update = FeedUpdate(
+            feed.id,
+            now,
+            next_check(
+                now, interval, error_count=feed.error_count + 1, retry_after=exc.retry_after
+            ),
+            status=exc.status,
+            error=str(exc),
+        )
+        return await _record(ctx, update, started, PollReport(feed.id, exc.status, error=str(exc)))
+
+    if result.not_modified or result.body is None:
+        update = FeedUpdate(feed.id, now, next_check(now, interval), status=result.status)
+        return await _record(
+            ctx, update, started, PollReport(feed.id, result.status, unchanged=True)
+        )
+
+    body_hash = hashlib.sha256(result.body).hexdigest()
+    base = FeedUpdate(
+        feed.id,
+        now,
+        next_check(now, interval),
+        status=result.status,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        content_hash=body_hash,
+        url=result.permanent_url,
+    )
+    if result.permanent_url:
+        logs.event(
+            logging.WARNING, "feed.moved", feed=feed.id, old=feed.url, new=result.permanent_url
+        )
+    if body_hash == feed.content_hash:
+        # The server has no validators (or ignored them) but sent the same bytes: no parse.
+        return await _record(ctx, base, started, PollReport(feed.id, result.status, unchanged=True))
+
+    loop = asyncio.get_running_loop()
+    try:
+        title, incoming = await loop.run_in_executor(
+            ctx.executor,
+            prepare_entries,
+            result.body,
+            result.headers,
+            result.final_url,
+            wl.matcher,
+            wl.config.settings.alert_max_age,
+            now,
+            feed.id,
+        )
+    except ParseError as exc:
+        msg = f"feed {feed.id} ({feed.url}): {exc}"
+        update = FeedUpdate(
+            feed.id,
+            now,
+            next_check(now, interval, error_count=feed.error_count + 1),
+            status=result.status,
+            error=msg,
+        )
+        return await _record(ctx, update, started, PollReport(feed.id, result.status, error=msg))
+    update = replace(base, title=title, entries=incoming, revision=wl.revision)
+    return await _record(ctx, update, started, PollReport(feed.id, result.status))
+
+
+async def _record(
+    ctx: Context, update: FeedUpdate, started: float, report: PollReport
+) -> PollReport:
+    try:
+        res = await asyncio.to_thread(ctx.store.ingest, update)
+    except StorageError as exc:
+        # Nothing of this refresh was written; the lease expires and the feed is retried.
+        report = replace(report, error=f"not recorded: {exc}")
+        logs.event(
+            logging.ERROR, "poll", feed=update.feed_id, outcome="storage-error", error=str(exc)
+        )
+        return replace(report, elapsed=time.monotonic() - started)
+    report = replace(
+        report,
+        new_entries=res.new_entries,
+        new_matches=len(res.new_match_ids),
+        elapsed=time.monotonic() - started,
+    )
+    outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
+    logs.event(
+        logging.WARNING if report.error else logging.INFO,
+        "poll",
+        feed=update.feed_id,
+        outcome=outcome,
+        status=update.status,
+        new=res.new_entries,
+        matches=len(res.new_match_ids),
+        elapsed=f"{report.elapsed:.2f}s",
+        error=report.error,
+        next=update.next_check_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return report
+
+
+# --- digests and deliveries ----------------------------------------------------------------------
+
+
+async def run_digest(
+    ctx: Context, digest: DigestConfig, *, claim: tuple[datetime, datetime] | None = None
+) -> Delivery | None:
+    """Build ``digest`` from its pending matches into the outbox (None when empty or claimed elsewhere)."""
+    wl = ctx.watchlist
+    now = ctx.clock()
+    ids = wl.watch_ids_for(digest)
+    infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
+    delivery_id = new_delivery_id()
+
+    def build(pending: list[Match], since: datetime) -> Digest | None:
+        return build_digest(
+            digest.id, infos, pending, since=since, until=now, delivery_id=delivery_id
+        )
+
+    enabled = bool(digest.webhook.url.strip())
+    delivery = await asyncio.to_thread(
+        ctx.store.run_digest,
+        digest.id,
+        ids,
+        now,
+        build,
+        claim=claim,
+        status="pending" if enabled else "disabled",
+    )
+    if delivery is None:
+        logs.event(
+            logging.INFO,
+            "digest",
+            digest=digest.id,
+            outcome="empty" if claim is None else "nothing-new",
+        )
+    elif not enabled:
+        logs.event(
+            logging.WARNING,
+            "digest",
+            digest=digest.id,
+            delivery=delivery.id,
+            matches=delivery.match_count,
+            outcome="recorded-not-sent",
+            reason="webhook url is empty",
+        )
+    else:
+        logs.event(
+            logging.INFO,
+            "digest",
+            digest=digest.id,
+            delivery=delivery.id,
+            matches=delivery.match_count,
+            outcome="queued",
+        )
+    return delivery
+
+
+async def run_due_digests(ctx: Context) -> list[Delivery]:
+    """Build every digest whose scheduled time has come (once, however late)."""
+    wl = ctx.watchlist
+    now = ctx.clock()
+    by_id = {d.id: d for d in wl.config.digests}
+    built = []
+    for state in await asyncio.to_thread(ctx.store.due_digests, now, list(by_id)):
+        cfg = by_id[state.id]
+        assert state.next_run_at is not None
+        new_next = next_digest_run(cfg.schedule, wl.config.settings.timezone, now)
+        delivery = await run_digest(ctx, cfg, claim=(state.next_run_at, new_next))
+        if delivery is not None:
+            built.append(delivery)
+    return built
+
+
+async def attempt_delivery(ctx: Context, delivery: Delivery) -> Delivery:
+    """POST one attempt of a queued delivery and record how it went."""
+    cfg = ctx.watchlist.digest(delivery.digest_id)
+    if cfg is None or not cfg.webhook.url.strip():
+        logs.event(
+            logging.WARNING,
+            "delivery",
+            digest=delivery.digest_id,
+            delivery=delivery.id,
+            outcome="held",
+            reason="no webhook url configured",
+        )
+        return delivery
+    outcome = await post_delivery(
+        ctx.client, cfg.webhook.url, cfg.webhook.secret or None, delivery.id, delivery.body
+    )
+    now = ctx.clock()
+    next_at: datetime | None = None
+    if not outcome.ok and outcome.retryable and now - delivery.created_at < MAX_RETRY_AGE:
+        next_at = now + retry_delay(delivery.attempts + 1, outcome.retry_after)
+    updated = await asyncio.to_thread(ctx.store.record_attempt, delivery.id, outcome, now, next_at)
+    logs.event(
+        logging.INFO if outcome.ok else logging.WARNING,
+        "delivery",
+        digest=delivery.digest_id,
+        delivery=delivery.id,
+        target=redact_url(cfg.webhook.url),
+        attempt=updated.attempts,
+        outcome=updated.status,
+        status=outcome.status,
+        error=outcome.error,
+        elapsed=f"{outcome.elapsed:.2f}s",
+        next=next_at.strftime("%Y-%m-%dT%H:%M:%SZ") if next_at else None,
+    )
+    return updated
+
+
+async def flush_digest(ctx: Context, digest_id: str) -> list[Delivery]:
+    """Attempt every queued delivery of a digest now, oldest first, stopping at the first failure.
+
+    Stopping keeps a receiver's deliveries in order: a newer digest never overtakes an
+    older one that is still failing.
+    """
+    done = []
+    for d in await asyncio.to_thread(ctx.store.queued_deliveries, digest_id):
+        updated = await attempt_delivery(ctx, d)
+        done.append(updated)
+        if updated.status != "delivered":
+            break
+    return done

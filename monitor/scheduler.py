@@ -1,0 +1,200 @@
+"""The daemon: composition root of ``monitor run``.
+
+Builds the Store, the shared HTTP client and APScheduler's asyncio scheduler, and runs one
+short ``tick`` job (``max_instances=1``, ``coalesce=True``) that asks the store what is due:
+
+- feeds whose ``next_check_at`` has come are leased and refreshed as tasks, at most
+  ``max_concurrency`` at a time (the tick never waits for them);
+- digests whose ``next_run_at`` has come are built into the outbox (once, however late: a
+  run missed while the daemon was down goes out once on start);
+- queued deliveries whose next attempt has come are POSTed, one at a time per digest so a
+  receiver gets them in order.
+
+Nothing about what is due lives in memory, so a restart picks up where the last run left
+off. SIGINT/SIGTERM stop the ticks, let in-flight work finish (database writes always
+finish; HTTP requests get a grace period) and release the feed leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor import logs
+from monitor.fetch import FetchLimits, build_client
+from monitor.pipeline import (
+    Context,
+    attempt_delivery,
+    refresh_feed,
+    run_due_digests,
+    sync_watchlist,
+    utcnow,
+)
+from monitor.types import Delivery, FeedState
+from monitor.watchlist import LoadedWatchlist
+from storage.store import Store
+
+USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
+LEASE = timedelta(minutes=5)
+
+
+class Daemon:
+    """One ``monitor run`` process."""
+
+    def __init__(
+        self,
+        watchlist: LoadedWatchlist,
+        store: Store,
+        *,
+        tick_seconds: float = 1.0,
+        max_concurrency: int = 20,
+        grace_seconds: float = 10.0,
+        limits: FetchLimits | None = None,
+    ) -> None:
+        self.watchlist = watchlist
+        self.store = store
+        self.tick_seconds = tick_seconds
+        self.max_concurrency = max_concurrency
+        self.grace_seconds = grace_seconds
+        self.limits = limits or FetchLimits()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._feeds: dict[str, asyncio.Task[Any]] = {}
+        self._deliveries: dict[str, asyncio.Task[Any]] = {}
+        self._stop = asyncio.Event()
+        self._ctx: Context | None = None
+        self.ticks = 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        client = build_client(self.limits, USER_AGENT)
+        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+        self._ctx = Context(self.store, client, self.watchlist, self.limits, executor)
+        await asyncio.to_thread(sync_watchlist, self.store, self.watchlist, utcnow())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.tick_seconds,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=utcnow(),
+            id="tick",
+            misfire_grace_time=None,
+        )
+        scheduler.start()
+        cfg = self.watchlist.config
+        logs.event(
+            logging.INFO,
+            "daemon.start",
+            config=str(self.watchlist.path),
+            revision=self.watchlist.revision,
+            feeds=len(cfg.feeds),
+            watch=len(cfg.watch),
+            digests=len(cfg.digests),
+            pid=os.getpid(),
+        )
+        try:
+            await self._stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await self._drain()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await asyncio.to_thread(self.store.release_leases, self.owner)
+            await client.aclose()
+            executor.shutdown(wait=True)
+            logs.event(logging.INFO, "daemon.stop", ticks=self.ticks)
+
+    async def _drain(self) -> None:
+        tasks = [*self._feeds.values(), *self._deliveries.values()]
+        if not tasks:
+            return
+        logs.event(
+            logging.INFO, "daemon.draining", tasks=len(tasks), grace=f"{self.grace_seconds:g}s"
+        )
+        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    async def tick(self) -> None:
+        """Start what is due. Short: it never waits for a fetch or a POST."""
+        if self._stop.is_set() or self._ctx is None:
+            return
+        self.ticks += 1
+        try:
+            await self._start_due_feeds()
+            for delivery in await run_due_digests(self._ctx):
+                self._start_delivery(delivery)
+            due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
+            for delivery in due:
+                self._start_delivery(delivery)
+        except Exception as exc:  # a tick must never kill the scheduler
+            logs.event(logging.ERROR, "tick.error", error=f"{exc.__class__.__name__}: {exc}")
+
+    async def _start_due_feeds(self) -> None:
+        free = self.max_concurrency - len(self._feeds)
+        if free <= 0:
+            return
+        due = await asyncio.to_thread(
+            self.store.due_feeds,
+            utcnow(),
+            owner=self.owner,
+            lease=LEASE,
+            limit=free,
+            exclude=list(self._feeds),
+        )
+        for feed in due:
+            self._feeds[feed.id] = asyncio.create_task(self._refresh(feed), name=f"feed:{feed.id}")
+
+    async def _refresh(self, feed: FeedState) -> None:
+        assert self._ctx is not None
+        try:
+            await refresh_feed(self._ctx, feed)
+        except Exception as exc:  # refresh_feed turns failures into state; this is a bug guard
+            logs.event(
+                logging.ERROR,
+                "poll",
+                feed=feed.id,
+                outcome="crash",
+                error=f"{exc.__class__.__name__}: {exc}",
+            )
+        finally:
+            self._feeds.pop(feed.id, None)
+
+    def _start_delivery(self, delivery: Delivery) -> None:
+        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+            return
+        self._deliveries[delivery.digest_id] = asyncio.create_task(
+            self._deliver(delivery), name=f"delivery:{delivery.id}"
+        )
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert self._ctx is not None
+        try:
+            await attempt_delivery(self._ctx, delivery)
+        except Exception as exc:
+            logs.event(
+                logging.ERROR,
+                "delivery",
+                digest=delivery.digest_id,
+                delivery=delivery.id,
+                outcome="crash",
+                error=f"{exc.__class__.__name__}: {exc}",
+            )
+        finally:
+            self._deliveries.pop(delivery.digest_id, None)

@@ -1,0 +1,157 @@
+"""`monitor run` as a real subprocess against real feed and webhook servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.support import FeedFile, Item, Receiver, write_watchlist
+
+MONITOR = [sys.executable, "-m", "monitor"]
+
+
+class Daemon:
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Daemon:
+        fh = open(self.log, "ab")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [*MONITOR, "run", "--config", str(self.config), "--tick", "0.2"],
+            stdout=fh,
+            stderr=fh,
+            env=env,
+        )
+        fh.close()
+        return self
+
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.log.read_text().count(needle) >= count:
+                return
+            assert self.proc and self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.05)
+        raise AssertionError(
+            f"{needle!r} x{count} not logged within {timeout}s:\n{self.log.read_text()}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        assert self.proc is not None
+        started = time.time()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        assert time.time() - started < timeout
+        return code
+
+
+def schedule_at(when: datetime) -> str:
+    """A 6-field cron (seconds first) that fires once a day at ``when`` (UTC)."""
+    return f"{when.second} {when.minute} {when.hour} * * *"
+
+
+@pytest.fixture
+def setup(httpserver: HTTPServer, tmp_path: Path):
+    feed = FeedFile(httpserver, "/wire.xml")
+    feed.items = [
+        Item("w1", "Meta opens the Muse Spark API to all developers", "General availability.")
+    ]
+    receiver = Receiver()
+    hook = receiver.install(httpserver)
+    return feed, receiver, hook, httpserver.url_for("/wire.xml")
+
+
+def test_daemon_sends_on_schedule_stops_on_sigterm_and_does_not_resend(
+    setup, tmp_path: Path
+) -> None:
+    _feed, receiver, hook, url = setup
+    fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml", [("wire", url)], hook_url=hook, schedule=schedule_at(fire)
+    )
+    d = Daemon(config, tmp_path / "daemon.log").start()
+    try:
+        d.wait_log("poll feed=wire outcome=ok")
+        # A second daemon on the same SQLite database refuses to start.
+        second = subprocess.run(
+            [*MONITOR, "run", "--config", str(config)], capture_output=True, text=True, timeout=30
+        )
+        assert second.returncode == 2
+        assert "already using" in second.stderr
+        (req,) = receiver.wait(1, timeout=30)
+        assert time.time() >= fire.timestamp() - 0.5
+        payload = req.verify()
+        assert payload["match_count"] == 1
+    finally:
+        assert d.stop() == 0
+    assert "daemon.stop" in d.log.read_text()
+
+    # Restarted: it picks up where it left off and does not resend.
+    d2 = Daemon(config, tmp_path / "daemon2.log").start()
+    try:
+        d2.wait_log("daemon.start")
+        time.sleep(2)
+        assert len(receiver.received) == 1
+    finally:
+        assert d2.stop(signal.SIGINT) == 0
+
+
+def test_missed_digest_is_sent_once_on_start(setup, tmp_path: Path) -> None:
+    _feed, receiver, hook, url = setup
+    fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml", [("wire", url)], hook_url=hook, schedule=schedule_at(fire)
+    )
+    d = Daemon(config, tmp_path / "a.log").start()
+    d.wait_log("poll feed=wire outcome=ok")
+    assert d.stop() == 0
+    assert receiver.received == []
+    time.sleep(max(0.0, fire.timestamp() - time.time()) + 1)  # the daemon is down at fire time
+
+    d = Daemon(config, tmp_path / "b.log").start()
+    try:
+        (req,) = receiver.wait(1, timeout=20)
+        assert req.verify()["match_count"] == 1
+        time.sleep(1.5)
+        assert len(receiver.received) == 1  # once, not once per missed tick
+    finally:
+        d.stop()
+
+
+def test_daemon_keeps_running_through_a_broken_feed_and_a_down_webhook(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    good = FeedFile(httpserver, "/good.xml")
+    good.items = [Item("g1", "Ray-Ban Meta glasses get Muse", "Muse on Ray-Ban Meta.")]
+    httpserver.expect_request("/bad.xml").respond_with_data("nope", status=503)
+    receiver = Receiver(statuses=[500] * 100)
+    hook = receiver.install(httpserver, "/services/T0/B0/SECRETPATH")
+    fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("bad", httpserver.url_for("/bad.xml")), ("good", httpserver.url_for("/good.xml"))],
+        hook_url=hook,
+        schedule=schedule_at(fire),
+    )
+    d = Daemon(config, tmp_path / "d.log").start()
+    try:
+        d.wait_log("poll feed=good outcome=ok")
+        d.wait_log("poll feed=bad outcome=error")
+        receiver.wait(1)
+        d.wait_log("delivery digest=daily")
+        assert d.proc and d.proc.poll() is None  # still running
+    finally:
+        assert d.stop() == 0
+    log = d.log.read_text()
+    assert "outcome=pending" in log and "status=500" in log
+    assert "SECRETPATH" not in log and "whsec_" not in log  # no webhook URL path or key in logs
