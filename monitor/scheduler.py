@@ -138,8 +138,10 @@ class Daemon:
         self.ticks += 1
         try:
             await self._start_due_feeds()
-            for delivery in await run_due_digests(self._ctx):
-                self._start_delivery(delivery)
+            # New digests go to the outbox; they are sent by the due-deliveries step below,
+            # which takes each digest's oldest pending delivery first, so a new digest never
+            # overtakes an older one that is still backing off.
+            await run_due_digests(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 self._start_delivery(delivery)
