@@ -35,6 +35,7 @@ from monitor.types import (
     Match,
 )
 from storage.engine import ensure_schema, make_engine, redact
+from storage.feeds import FeedAdminMixin
 from storage.models import (
     AttemptRow,
     DeliveryMatchRow,
@@ -60,7 +61,7 @@ def _chunks(items: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-class Store:
+class Store(FeedAdminMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -126,6 +127,7 @@ class Store:
                     row.config_url = row.url = spec.url
                     row.etag = row.last_modified = row.content_hash = None
                     row.error_count, row.last_error, row.next_check_at = 0, None, now
+                    row.gone_at = row.update_gap = None
                 if row.enabled != spec.enabled:
                     row.enabled = spec.enabled
                     if spec.enabled:
@@ -169,6 +171,7 @@ class Store:
                 select(FeedRow)
                 .where(
                     FeedRow.enabled.is_(True),
+                    FeedRow.gone_at.is_(None),
                     FeedRow.next_check_at <= now,
                     or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now),
                 )
@@ -229,6 +232,8 @@ class Store:
             error_count=r.error_count,
             last_error=r.last_error,
             entry_count=entry_count or 0,
+            gone_at=r.gone_at,
+            update_gap=r.update_gap,
         )
 
     def ingest(self, update: FeedUpdate) -> IngestResult:
@@ -250,6 +255,12 @@ class Store:
             feed.next_check_at = update.next_check_at
             feed.last_status = update.status
             feed.lease_owner = feed.lease_until = None
+            if update.url and update.url != feed.url:
+                feed.url = update.url  # a permanent redirect, also when it ended in an error
+            if update.update_gap is not None:
+                feed.update_gap = update.update_gap
+            if update.gone:
+                feed.gone_at = update.checked_at
             if update.error is not None:
                 feed.error_count += 1
                 feed.last_error = update.error
@@ -260,8 +271,6 @@ class Store:
                     feed.etag, feed.last_modified = update.etag, update.last_modified
                     feed.content_hash = update.content_hash or feed.content_hash
                 feed.title = update.title or feed.title
-                if update.url and update.url != feed.url:
-                    feed.url = update.url
             return result
 
         return self._run(f"recording feed {update.feed_id}", fn)
