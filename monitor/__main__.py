@@ -4,4 +4,7 @@ import sys
 
 from monitor.cli import main
 
-sys.exit(main())
+# Guarded: parse worker processes are spawned, and spawn re-imports the main module as
+# ``__mp_main__``; unguarded, every worker would run the command again.
+if __name__ == "__main__":
+    sys.exit(main())

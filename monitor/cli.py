@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import logs
+from monitor import cli_feeds, logs
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -36,8 +37,8 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
-from monitor.scheduler import USER_AGENT, Daemon
-from monitor.types import Match
+from monitor.scheduler import USER_AGENT, Daemon, parse_executor
+from monitor.types import FeedState, Match
 from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
 from storage.store import Store
@@ -81,18 +82,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _poll_all(wl: LoadedWatchlist, store: Store) -> list[PollReport]:
+async def _poll_all(
+    wl: LoadedWatchlist, store: Store, *, workers: int, concurrency: int, per_host: int
+) -> list[PollReport]:
     limits = FetchLimits()
-    async with build_client(limits, USER_AGENT) as client:
-        ctx = Context(store, client, wl, limits)
-        feeds = [f for f in await asyncio.to_thread(store.feed_states) if f.enabled]
-        sem = asyncio.Semaphore(10)
+    executor = parse_executor(workers)
+    try:
+        async with build_client(limits, USER_AGENT) as client:
+            ctx = Context(store, client, wl, limits, executor, per_host=per_host)
+            feeds = [f for f in await asyncio.to_thread(store.feed_states) if f.enabled]
+            sem = asyncio.Semaphore(concurrency)
 
-        async def one(feed):
-            async with sem:
-                return await refresh_feed(ctx, feed)
+            async def one(feed: FeedState) -> PollReport:
+                async with sem:
+                    return await refresh_feed(ctx, feed)
 
-        return list(await asyncio.gather(*(one(f) for f in feeds)))
+            return list(await asyncio.gather(*(one(f) for f in feeds)))
+    finally:
+        executor.shutdown(wait=True)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -100,11 +107,27 @@ def cmd_poll(args: argparse.Namespace) -> int:
     store = _open(wl)
     try:
         sync_watchlist(store, wl, utcnow())
-        reports = asyncio.run(_poll_all(wl, store))
+        reports = asyncio.run(
+            _poll_all(
+                wl,
+                store,
+                workers=args.workers,
+                concurrency=args.concurrency,
+                per_host=args.per_host,
+            )
+        )
     finally:
         store.close()
-    for r in sorted(reports, key=lambda r: r.feed_id):
-        print(r.summary())
+    if not args.quiet:
+        for r in sorted(reports, key=lambda r: r.feed_id):
+            print(r.summary())
+    errors = sum(1 for r in reports if r.error)
+    print(
+        f"polled {len(reports)} feeds: {sum(r.new_entries for r in reports)} new entries, "
+        f"{sum(r.new_matches for r in reports)} new matches, "
+        f"{sum(1 for r in reports if r.unchanged)} unchanged, {errors} errors",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -293,14 +316,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     for f in feeds:
         if f.id not in configured:
             continue
+        mark = "" if f.enabled else " (disabled)"
+        if f.gone_at is not None:
+            mark += f" (GONE since {_local(f.gone_at, tz)}: `monitor feeds enable {f.id}`)"
         t.add_row(
-            f.id + ("" if f.enabled else " (disabled)"),
+            f.id + mark,
             _local(f.last_checked_at, tz),
             _local(f.last_success_at, tz),
             str(f.entry_count),
             str(f.error_count),
             (f.last_error or "")[:160],
-            _local(f.next_check_at, tz) if f.enabled else "-",
+            _local(f.next_check_at, tz) if f.enabled and f.gone_at is None else "-",
         )
     out.print(t)
     d_table = Table(title="Digests")
@@ -362,6 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("poll", parents=[common], help="poll every enabled feed once now")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes that parse and match (0: a thread of this process); default: 2",
+    )
+    p.add_argument("--concurrency", type=int, default=20, help="requests in flight (default 20)")
+    p.add_argument(
+        "--per-host", type=int, default=4, help="requests in flight to one host (default 4)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the totals line")
     p.set_defaults(fn=cmd_poll)
 
     p = sub.add_parser("digest", parents=[common], help="build and send pending digests now")
@@ -394,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("upgrade", parents=[common], help="apply schema migrations")
     q.set_defaults(fn=cmd_db_upgrade)
+    cli_feeds.register(sub, common)
     return parser
 
 

@@ -267,6 +267,18 @@ async def _fetch(
             await response.aclose()
 
 
+async def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
+    """Read a small unwanted body (304, error page) to its end, so the connection goes
+    back to the pool: httpcore closes a connection whose response was not read to the
+    end, and then every 304 of a warm cycle would cost a new TCP handshake. A body
+    larger than ``limit`` is not worth it: the connection is closed instead."""
+    seen = 0
+    async for chunk in response.aiter_raw():
+        seen += len(chunk)
+        if seen > limit:
+            return
+
+
 async def _finish(
     response: httpx.Response,
     feed_id: str,
@@ -281,6 +293,7 @@ async def _finish(
     status = response.status_code
     headers = {k.lower(): v for k, v in response.headers.items()}
     if status == 304:
+        await _drain(response)
         return FetchResult(
             feed_id=feed_id,
             url=url,
@@ -294,6 +307,7 @@ async def _finish(
             elapsed=time.monotonic() - started,
         )
     if not 200 <= status < 300:
+        await _drain(response)
         retry_after = (
             parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
         )

@@ -42,7 +42,10 @@ def fold(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Folded word tokens of ``text`` (Unicode word boundaries, possessives dropped)."""
-    return _TOKEN_RE.findall(_POSSESSIVE_RE.sub("", fold(text)))
+    folded = fold(text)
+    if "'" in folded or "’" in folded:
+        folded = _POSSESSIVE_RE.sub("", folded)
+    return _TOKEN_RE.findall(folded)
 
 
 # --- terms and the query tree -------------------------------------------------------------

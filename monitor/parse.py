@@ -41,6 +41,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import fastfeedparser
 import feedparser
 from feedparser.datetimes import _parse_date as _feedparser_date
 from feedparser.encodings import convert_to_utf8
@@ -166,7 +167,12 @@ def _as_text(value: Any, content_type: str | None = None, max_len: int = _SUMMAR
     value = value[: max_len * 10]
     if content_type and "html" not in content_type and not re.search(r"<[A-Za-z/!?]", value):
         return clean_text(value, max_len)  # text/plain: "AT&amp;T" stays as written
-    return clean_text(html_to_text(value), max_len)
+    return _fit(html_to_text(value), max_len)
+
+
+def _fit(clean: str, max_len: int) -> str:
+    """``clean_text(clean, max_len)`` for text that is clean already: only cut it."""
+    return clean if len(clean) <= max_len else clean_text(clean, max_len)
 
 
 def _one_line(text: str) -> str:
@@ -221,7 +227,7 @@ def _join_texts(parts: Iterable[str]) -> str:
             continue
         kept = [k for k in kept if re.sub(r"[\s.…\[\]]+$", "", k) not in part]
         kept.append(part)
-    return clean_text("\n\n".join(kept), _SUMMARY_MAX)
+    return _fit("\n\n".join(kept), _SUMMARY_MAX)  # clean parts joined stay clean
 
 
 def _categories(terms: Iterable[Any]) -> tuple[str, ...]:
@@ -287,6 +293,10 @@ def _parse_xml(body: bytes, headers: dict[str, str], url: str, max_entries: int)
             media = headers.get("content-type", "application/xml").split(";")[0].strip()
             headers = {**headers, "content-type": f"{media or 'application/xml'}; charset=utf-8"}
             body = hardened
+    if not probe.get("bozo"):
+        fast = _parse_xml_fast(body, url, headers, max_entries, tuple(warnings))
+        if fast is not None:
+            return fast
     # sanitize_html / resolve_relative_uris rewrite HTML content with feedparser's sgmllib;
     # we keep plain text only (monitor.text), so both are off: 8x faster on news/mikhail-io
     # (1.0 s → 0.12 s). Links are still resolved against xml:base / Content-Location.
@@ -316,6 +326,65 @@ def _parse_xml(body: bytes, headers: dict[str, str], url: str, max_entries: int)
         format=version or "unknown",
         entries=tuple(_xml_entry(e, base) for e in entries[: max(max_entries, 0)]),
         warnings=tuple(warnings),
+    )
+
+
+# --- XML via fastfeedparser (the fast path) ----------------------------------------------
+
+# Documents the fast path hands to feedparser: relative links against xml:base, and RSS
+# <source> (the publisher of an aggregator's item), which fastfeedparser does not read.
+_FAST_PATH_SKIP = re.compile(rb"xml:base|<source[\s>]")
+
+
+def _parse_xml_fast(
+    body: bytes, url: str, headers: Mapping[str, str], max_entries: int, warnings: tuple[str, ...]
+) -> ParsedFeed | None:
+    """lxml-based fastfeedparser, ~50x cheaper than feedparser on the benchmark's feeds
+    (0.5 ms against 28 ms a feed). None means "use feedparser": it raised, found no
+    entries (RSS 0.9x, odd roots), or the document uses what only feedparser reads.
+    ``body`` is already UTF-8 with a matching declaration and a hardened DOCTYPE."""
+    if _FAST_PATH_SKIP.search(body):
+        return None
+    try:
+        d = fastfeedparser.parse(body, include_media=False, include_enclosures=False)
+    except Exception:  # malformed XML, unknown root: feedparser's recovery decides
+        return None
+    entries = d.get("entries") or []
+    if not entries:
+        return None
+    feed = d.get("feed") or {}
+    base = headers.get("content-location") or url
+    root = body.lstrip()[:512]
+    version = "atom10" if b"<feed" in root else ("rss10" if b"<rdf:RDF" in root else "rss20")
+    return ParsedFeed(
+        title=_one_line(_as_text(feed.get("title"), "text/plain", _TITLE_MAX)) or None,
+        link=_absolute(feed.get("link"), base),
+        format=version,
+        entries=tuple(_fast_entry(e, base) for e in entries[: max(max_entries, 0)]),
+        warnings=warnings,
+    )
+
+
+def _fast_entry(e: Any, base: str) -> EntryData:
+    title = _one_line(_as_text(e.get("title"), "text/plain", _TITLE_MAX))
+    texts = [_as_text(e.get("description"), "text/html")]
+    texts += [
+        _as_text(c.get("value"), c.get("type") or "text/html") for c in e.get("content") or ()
+    ]
+    link = _absolute(e.get("link"), base)
+    published = _from_string(e.get("published"))
+    updated = _from_string(e.get("updated"))
+    author = _one_line(_as_text(e.get("author"), "text/plain", 500)) or None
+    return EntryData(
+        guid=_guid(e.get("id"), link, title, published),
+        link=link,
+        title=title,
+        summary=_join_texts(texts),
+        categories=_categories(t.get("term") or t.get("label") for t in e.get("tags") or ()),
+        published=published or updated,
+        updated=updated,
+        author=author,
+        source=None,
     )
 
 

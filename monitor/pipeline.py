@@ -27,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import pickle
+import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,9 +44,8 @@ from monitor.deliver import post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
 from monitor.fetch import FetchLimits, fetch_feed
-from monitor.match import Matcher
-from monitor.parse import parse_feed
-from monitor.schedule import next_check, next_digest_run
+from monitor.prepare import prepare_entries, prepare_in_worker
+from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
 from monitor.types import (
     AttemptOutcome,
     Delivery,
@@ -52,11 +54,9 @@ from monitor.types import (
     FeedSpec,
     FeedState,
     FeedUpdate,
-    IncomingEntry,
     IngestResult,
     Match,
 )
-from monitor.urls import canonical_link
 from monitor.watchlist import DigestConfig, LoadedWatchlist
 
 MAX_RETRY_AGE = timedelta(hours=72)
@@ -109,6 +109,25 @@ class Context:
     limits: FetchLimits
     executor: Executor | None = None
     clock: Callable[[], datetime] = utcnow
+    per_host: int = 4  # concurrent requests to one host (news.google.com, 127.0.0.1, ...)
+    jitter: Callable[[], float] = random.random  # in [0, 1); tests pass a constant
+    _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+    _matcher_blob: tuple[str, bytes] | None = field(default=None, repr=False)
+
+    def host_slot(self, url: str) -> asyncio.Semaphore:
+        """The semaphore bounding concurrent requests to ``url``'s host."""
+        host = (urlsplit(url).hostname or "").lower()
+        sem = self._hosts.get(host)
+        if sem is None:
+            sem = self._hosts[host] = asyncio.Semaphore(self.per_host)
+        return sem
+
+    def matcher_blob(self) -> tuple[str, bytes]:
+        """The matcher pickled once per watchlist revision, for worker processes."""
+        wl = self.watchlist
+        if self._matcher_blob is None or self._matcher_blob[0] != wl.revision:
+            self._matcher_blob = (wl.revision, pickle.dumps(wl.matcher))
+        return self._matcher_blob
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,34 +167,6 @@ def sync_watchlist(store: StorePort, wl: LoadedWatchlist, now: datetime) -> None
 # --- feeds ---------------------------------------------------------------------------------------
 
 
-def prepare_entries(
-    body: bytes,
-    headers: Mapping[str, str],
-    url: str,
-    matcher: Matcher,
-    alert_max_age: timedelta,
-    now: datetime,
-    fallback_source: str,
-) -> tuple[str | None, tuple[IncomingEntry, ...]]:
-    """Parse a body and match every entry: pure and CPU-bound, so it runs in a worker."""
-    parsed = parse_feed(body, headers, url)
-    source = parsed.title or fallback_source
-    oldest_alert = now - alert_max_age
-    out = []
-    for e in parsed.entries:
-        if not e.source:
-            e = replace(e, source=source)
-        out.append(
-            IncomingEntry(
-                data=e,
-                canonical_link=canonical_link(e.link),
-                matches=matcher.match(e),
-                alert=(e.published or now) >= oldest_alert,
-            )
-        )
-    return parsed.title, tuple(out)
-
-
 def feed_interval(wl: LoadedWatchlist, feed_id: str) -> timedelta:
     cfg = wl.feed(feed_id)
     return cfg.interval if cfg and cfg.interval else wl.config.settings.poll_interval
@@ -187,29 +178,70 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
     started = time.monotonic()
     interval = feed_interval(wl, feed.id)
     now = ctx.clock()
-    try:
-        result = await fetch_feed(
-            ctx.client,
-            feed.id,
-            feed.url,
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            limits=ctx.limits,
+    settings = wl.config.settings
+
+    def when(
+        *,
+        error_count: int = 0,
+        retry_after: float | None = None,
+        max_age: float | None = None,
+        gap: float | None = feed.update_gap,
+    ) -> datetime:
+        return next_check(
+            now,
+            interval,
+            error_count=error_count,
+            retry_after=retry_after,
+            max_age=max_age,
+            update_gap=gap if settings.adaptive_polling else None,
+            max_interval=settings.max_poll_interval,
+            jitter=ctx.jitter() * 0.1,
         )
+
+    try:
+        async with ctx.host_slot(feed.url):
+            result = await fetch_feed(
+                ctx.client,
+                feed.id,
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                limits=ctx.limits,
+            )
     except FetchError as exc:
+        gone = exc.status == 410
+        if exc.permanent_url:
+            logs.event(
+                logging.WARNING, "feed.moved", feed=feed.id, old=feed.url, new=exc.permanent_url
+            )
+        if gone:
+            logs.event(
+                logging.WARNING,
+                "feed.gone",
+                feed=feed.id,
+                url=feed.url,
+                action="not polled until its URL changes or `monitor feeds enable`",
+            )
         update = FeedUpdate(
             feed.id,
             now,
-            next_check(
-                now, interval, error_count=feed.error_count + 1, retry_after=exc.retry_after
-            ),
+            when(error_count=feed.error_count + 1, retry_after=exc.retry_after),
             status=exc.status,
             error=str(exc),
+            url=exc.permanent_url,
+            gone=gone,
         )
         return await _record(ctx, update, started, PollReport(feed.id, exc.status, error=str(exc)))
 
+    max_age = freshness_lifetime(result.headers, now)
     if result.not_modified or result.body is None:
-        update = FeedUpdate(feed.id, now, next_check(now, interval), status=result.status)
+        update = FeedUpdate(
+            feed.id,
+            now,
+            when(max_age=max_age),
+            status=result.status,
+            url=result.permanent_url,
+        )
         return await _record(
             ctx, update, started, PollReport(feed.id, result.status, unchanged=True)
         )
@@ -218,7 +250,7 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
     base = FeedUpdate(
         feed.id,
         now,
-        next_check(now, interval),
+        when(max_age=max_age),
         status=result.status,
         etag=result.etag,
         last_modified=result.last_modified,
@@ -235,28 +267,53 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
 
     loop = asyncio.get_running_loop()
     try:
-        title, incoming = await loop.run_in_executor(
-            ctx.executor,
-            prepare_entries,
-            result.body,
-            result.headers,
-            result.final_url,
-            wl.matcher,
-            wl.config.settings.alert_max_age,
-            now,
-            feed.id,
-        )
+        if isinstance(ctx.executor, ProcessPoolExecutor):
+            revision, blob = ctx.matcher_blob()
+            title, incoming = await loop.run_in_executor(
+                ctx.executor,
+                prepare_in_worker,
+                revision,
+                blob,
+                result.body,
+                result.headers,
+                result.final_url,
+                settings.alert_max_age,
+                now,
+                feed.id,
+                settings.max_entries_per_poll,
+            )
+        else:
+            title, incoming = await loop.run_in_executor(
+                ctx.executor,
+                prepare_entries,
+                result.body,
+                result.headers,
+                result.final_url,
+                wl.matcher,
+                settings.alert_max_age,
+                now,
+                feed.id,
+                settings.max_entries_per_poll,
+            )
     except ParseError as exc:
         msg = f"feed {feed.id} ({feed.url}): {exc}"
         update = FeedUpdate(
             feed.id,
             now,
-            next_check(now, interval, error_count=feed.error_count + 1),
+            when(error_count=feed.error_count + 1),
             status=result.status,
             error=msg,
         )
         return await _record(ctx, update, started, PollReport(feed.id, result.status, error=msg))
-    update = replace(base, title=title, entries=incoming, revision=wl.revision)
+    gap = update_gap(e.data.published for e in incoming)
+    update = replace(
+        base,
+        next_check_at=when(max_age=max_age, gap=gap),
+        title=title,
+        entries=incoming,
+        revision=wl.revision,
+        update_gap=gap,
+    )
     return await _record(ctx, update, started, PollReport(feed.id, result.status))
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import signal
 import socket
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +47,14 @@ USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst
 LEASE = timedelta(minutes=5)
 
 
+def parse_executor(workers: int) -> Executor:
+    """Where parsing and matching run: ``workers`` processes (spawned, so they start without
+    our threads, sockets or database connections), or one thread when ``workers`` is 0."""
+    if workers <= 0:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 class Daemon:
     """One ``monitor run`` process."""
 
@@ -58,6 +67,7 @@ class Daemon:
         max_concurrency: int = 20,
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
+        parse_workers: int = 2,
     ) -> None:
         self.watchlist = watchlist
         self.store = store
@@ -65,6 +75,7 @@ class Daemon:
         self.max_concurrency = max_concurrency
         self.grace_seconds = grace_seconds
         self.limits = limits or FetchLimits()
+        self.parse_workers = parse_workers
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, asyncio.Task[Any]] = {}
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
@@ -77,7 +88,7 @@ class Daemon:
 
     async def run(self) -> None:
         client = build_client(self.limits, USER_AGENT)
-        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
+        executor = parse_executor(self.parse_workers)
         self._ctx = Context(self.store, client, self.watchlist, self.limits, executor)
         await asyncio.to_thread(sync_watchlist, self.store, self.watchlist, utcnow())
         loop = asyncio.get_running_loop()

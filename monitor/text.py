@@ -160,6 +160,7 @@ _MANY_NL_RE = re.compile(r"\n{3,}")
 # C0/C1 controls except tab and newline (category Cc), and lone surrogates (category Cs),
 # which cannot be encoded as UTF-8 and would make the database write fail.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def clean_text(s: str, max_len: int = 20000) -> str:
@@ -174,9 +175,14 @@ def clean_text(s: str, max_len: int = 20000) -> str:
     """
     if not s:
         return ""
-    s = _LINE_BREAKS_RE.sub("\n", s)
-    s = _REMOVE_RE.sub("", s)
-    s = _CONTROL_RE.sub("", s)
+    if s.isascii():  # the common case: skip the passes that only non-ASCII can trigger
+        if "\r" in s or "\x0b" in s or "\x0c" in s:
+            s = _LINE_BREAKS_RE.sub("\n", s)
+        s = _ASCII_CONTROL_RE.sub("", s)
+    else:
+        s = _LINE_BREAKS_RE.sub("\n", s)
+        s = _REMOVE_RE.sub("", s)
+        s = _CONTROL_RE.sub("", s)
     s = _HSPACE_RE.sub(" ", s)
     s = _SPACE_AROUND_NL_RE.sub("\n", s)
     s = _MANY_NL_RE.sub("\n\n", s).strip()

@@ -107,6 +107,8 @@ class FeedState:
     error_count: int = 0
     last_error: str | None = None
     entry_count: int = 0
+    gone_at: datetime | None = None
+    update_gap: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,8 @@ class FeedUpdate:
     """Everything one refresh of one feed writes, in one transaction.
 
     ``error`` is set when the refresh failed (then ``entries`` is empty).
-    ``url`` is the feed's URL after a permanent redirect, when it moved.
+    ``url`` is the feed's URL after a permanent redirect, when it moved; it is recorded
+    on errors too (a 301 to a 404 still tells where the feed lives now).
     """
 
     feed_id: str
@@ -143,6 +146,8 @@ class FeedUpdate:
     url: str | None = None
     entries: tuple[IncomingEntry, ...] = ()
     revision: str = ""
+    gone: bool = False  # 410 Gone: stop polling until the URL changes or a re-enable
+    update_gap: float | None = None  # seconds; None keeps the stored value
 
 
 @dataclass(frozen=True, slots=True)

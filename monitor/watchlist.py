@@ -67,6 +67,11 @@ class Settings(_Model):
     timezone: str = "UTC"
     poll_interval: Duration = timedelta(minutes=15)
     alert_max_age: Duration = timedelta(days=7)
+    # Adaptive polling: a feed is checked every half of its own publishing gap, between its
+    # interval and max_poll_interval (which also caps a server's Cache-Control max-age).
+    adaptive_polling: bool = True
+    max_poll_interval: Duration = timedelta(hours=4)
+    max_entries_per_poll: int = Field(default=500, ge=1, le=100_000)
 
     @field_validator("timezone")
     @classmethod

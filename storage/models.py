@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,10 @@ class FeedRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # 410 Gone: not polled until the watchlist gives a new URL or `monitor feeds enable`.
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Median seconds between the feed's recent entries (monitor.schedule.update_gap).
+    update_gap: Mapped[float | None] = mapped_column(Float)
 
 
 class EntryRow(Base):

@@ -1,0 +1,79 @@
+"""Parse + match of one body, the CPU-bound half of a refresh, runnable in a worker process.
+
+Owns: :func:`prepare_entries` (pure: bytes -> entries with their matches) and
+:func:`prepare_in_worker`, its process-pool entry point. Imports only the pure stages, so a
+worker process starts without httpx or SQLAlchemy.
+
+Why processes: parsing and matching are pure Python and hold the GIL; in threads they
+would share one core with the event loop and the database writes. A worker receives the
+body (tens of KB, a memcpy to pickle) and returns the entries; the matcher is sent as
+pickled bytes keyed by the watchlist revision and unpickled once per worker and
+revision, because pickling it for every call costs about as much as a parse.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from monitor.match import Matcher
+from monitor.parse import parse_feed
+from monitor.types import IncomingEntry
+from monitor.urls import canonical_link
+
+__all__ = ["prepare_entries", "prepare_in_worker"]
+
+_MATCHERS: dict[str, Matcher] = {}  # in a worker process: revision -> matcher
+
+
+def prepare_entries(
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    matcher: Matcher,
+    alert_max_age: timedelta,
+    now: datetime,
+    fallback_source: str,
+    max_entries: int = 1000,
+) -> tuple[str | None, tuple[IncomingEntry, ...]]:
+    """Parse a body and match every entry (at most ``max_entries``, in document order)."""
+    parsed = parse_feed(body, headers, url, max_entries=max_entries)
+    source = parsed.title or fallback_source
+    oldest_alert = now - alert_max_age
+    out = []
+    for e in parsed.entries:
+        if not e.source:
+            e = replace(e, source=source)
+        out.append(
+            IncomingEntry(
+                data=e,
+                canonical_link=canonical_link(e.link),
+                matches=matcher.match(e),
+                alert=(e.published or now) >= oldest_alert,
+            )
+        )
+    return parsed.title, tuple(out)
+
+
+def prepare_in_worker(
+    revision: str,
+    matcher_blob: bytes,
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    alert_max_age: timedelta,
+    now: datetime,
+    fallback_source: str,
+    max_entries: int = 1000,
+) -> tuple[str | None, tuple[IncomingEntry, ...]]:
+    """:func:`prepare_entries` with the matcher as pickled bytes of our own process."""
+    matcher = _MATCHERS.get(revision)
+    if matcher is None:
+        matcher = pickle.loads(matcher_blob)  # produced by our parent process, never input
+        _MATCHERS.clear()
+        _MATCHERS[revision] = matcher
+    return prepare_entries(
+        body, headers, url, matcher, alert_max_age, now, fallback_source, max_entries
+    )

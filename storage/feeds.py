@@ -1,0 +1,36 @@
+"""Store use cases for managing feeds by hand (``monitor feeds ...``): a mixin of ``Store``.
+
+Owns: re-enabling a feed that answered 410 Gone (or resetting one that keeps failing) so
+it is polled at once, with its error count cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from monitor.errors import StorageError
+from storage.models import FeedRow
+
+T = TypeVar("T")
+
+
+class FeedAdminMixin:
+    _run: Callable[..., object]
+
+    def reenable_feed(self, feed_id: str, now: datetime) -> None:
+        """Clear a feed's 410 Gone mark and errors; it is due at ``now``."""
+
+        def fn(s: Session) -> None:
+            row = s.get(FeedRow, feed_id)
+            if row is None:
+                raise StorageError(f"feed {feed_id!r} is not in the database")
+            row.gone_at = None
+            row.error_count, row.last_error = 0, None
+            row.next_check_at = now
+            row.lease_owner = row.lease_until = None
+
+        self._run(f"re-enabling feed {feed_id}", fn)
