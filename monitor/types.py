@@ -84,6 +84,10 @@ class MatchResult:
     watch_id: str
     matched_terms: tuple[str, ...]
     snippet: str = ""
+    score: int = 0
+    stance: str = "event"  # event | plan | denial | delay | restatement
+    explanation: str = ""
+    alert: bool | None = None  # per-item alert_max_age verdict; None = the entry's
 
 
 # --- storage -----------------------------------------------------------------------------
