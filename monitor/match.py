@@ -482,7 +482,7 @@ def mark(text: str, terms: Sequence[str]) -> str:
     if not marks:
         return text
     out, at = [], 0
-    for s, e in sorted(set(marks)):
+    for s, e in sorted(set(marks), key=lambda m: (m[0], -m[1])):
         if s < at:
             continue
         out.append(text[at:s] + "«" + text[s:e] + "»")

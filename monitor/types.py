@@ -178,6 +178,9 @@ class Match:
     revision: str
     alert: bool
     created_at: datetime
+    stance: str = "event"
+    score: int = 0
+    explanation: str = ""
 
 
 @dataclass(frozen=True, slots=True)

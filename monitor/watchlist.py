@@ -32,6 +32,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 from ruamel.yaml import YAML
@@ -65,7 +66,19 @@ def parse_duration(value: object) -> timedelta:
     )
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$"},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": "<number><unit>, unit one of s m h d w (e.g. 15m, 7d), or seconds",
+        }
+    ),
+]
 Id = Annotated[str, Field(pattern=_ID_RE)]
 
 
@@ -429,6 +442,28 @@ def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
         warnings=tuple(loc.problems),
         text=text,
     )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``watchlist.yaml`` (for editors: yaml-language-server, VS Code)."""
+    schema = Watchlist.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Catalyst Monitor watchlist.yaml"
+    return schema
+
+
+def render_problem(problem: ConfigProblem, text: str) -> str:
+    """``file:line:col: message`` followed by the offending line and a caret under the spot."""
+    lines = text.splitlines()
+    out = str(problem)
+    if 1 <= problem.line <= len(lines):
+        src = lines[problem.line - 1].rstrip()
+        col = max(1, min(problem.column, len(src) + 1))
+        width = max(1, min(problem.length, len(src) - col + 1))
+        gutter = f"{problem.line:5d} | "
+        pad = "".join(c if c == "\t" else " " for c in src[: col - 1])
+        out += f"\n{gutter}{src}\n{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"
+    return out
 
 
 def _report_pydantic(loc: _Located, err: Any) -> None:

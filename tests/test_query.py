@@ -298,3 +298,43 @@ def test_aliases_in_watch_items_and_noise_controls() -> None:
     assert [r.watch_id for r in m.match(weak, "feed-1")] == ["apps", "mapping"]
     (r,) = [r for r in m.match(e, "feed-1") if r.watch_id == "strict"]
     assert r.score == 6 and "score 6" in r.explanation
+
+
+# --- monitor check and monitor schema -------------------------------------------------------
+
+
+def test_check_prints_caret_under_the_error_inside_the_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        BASE.format(
+            items="  - id: a\n    name: A\n    match: Muse AND tilte:x\n"
+            "  - id: b\n    name: B\n    match: Muse NOT Muse\n"
+        ),
+        encoding="utf-8",
+    )
+    assert main(["check", "--config", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    i = next(k for k, line in enumerate(out) if "did you mean title:?" in line)
+    assert out[i].startswith(f"{path}:9:21: watch.0.match: unknown field 'tilte:'")
+    assert out[i + 1] == "    9 |     match: Muse AND tilte:x"
+    assert out[i + 2] == "      |                     ^^^^^^"
+    assert any("warning: watch item 'b' can never match" in line for line in out)
+
+
+def test_schema_describes_every_key(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from monitor.cli import main
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    item = schema["$defs"]["WatchItem"]["properties"]
+    for key in ("match", "exclude", "sources", "min_score", "alert_max_age", "known_facts"):
+        assert key in item
+    assert {"aliases", "stance_cues", "watch", "feeds", "settings"} <= set(schema["properties"])
+    assert "thesis_date" in schema["$defs"]["Settings"]["properties"]
+    assert schema["$defs"]["WatchItem"]["additionalProperties"] is False
