@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli_feeds, logs
+from monitor import cli_feeds, cli_watch, logs
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -39,7 +39,13 @@ from monitor.pipeline import (
 )
 from monitor.scheduler import USER_AGENT, Daemon, parse_executor
 from monitor.types import FeedState, Match
-from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
+from monitor.watchlist import (
+    LoadedWatchlist,
+    config_path,
+    load_watchlist,
+    parse_duration,
+    render_problem,
+)
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
 from storage.store import Store
 
@@ -208,15 +214,20 @@ async def _send_digests(wl: LoadedWatchlist, store: Store, digests: Sequence) ->
 def cmd_check(args: argparse.Namespace) -> int:
     path = config_path(args.config)
     try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    try:
         wl = load_watchlist(path)
     except ConfigError as exc:
         for p in exc.problems:
-            print(p)
+            print(render_problem(p, text))
         errors = sum(p.severity == "error" for p in exc.problems)
-        print(f"{path}: {errors} error(s)", file=sys.stderr)
+        warnings = len(exc.problems) - errors
+        print(f"{path}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
         return 1
     for p in wl.warnings:
-        print(p)
+        print(render_problem(p, text))
     cfg = wl.config
     print(
         f"{path}: OK ({len(cfg.watch)} watch items, {len(cfg.feeds)} feeds, {len(cfg.digests)} digests, "
@@ -239,6 +250,9 @@ def _match_row(m: Match) -> dict[str, object]:
         "first_seen": iso(m.first_seen),
         "matched_terms": list(m.matched_terms),
         "snippet": m.snippet,
+        "stance": m.stance,
+        "score": m.score,
+        "explanation": m.explanation,
         "alert": m.alert,
         "revision": m.revision,
         "recorded_at": iso(m.created_at),
@@ -265,13 +279,14 @@ def cmd_matches(args: argparse.Namespace) -> int:
             w.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in r.items()})
     else:
         table = Table(title=f"{len(rows)} match(es)")
-        for col in ("id", "watch", "first seen", "source", "title", "terms"):
+        for col in ("id", "watch", "stance", "first seen", "source", "title", "terms"):
             table.add_column(col, overflow="fold")
         tz = ZoneInfo(wl.config.settings.timezone)
         for m in found:
             table.add_row(
                 str(m.id),
                 m.watch_id,
+                m.stance,
                 _local(m.first_seen, tz),
                 m.source or "",
                 m.title,
@@ -432,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = dbsub.add_parser("upgrade", parents=[common], help="apply schema migrations")
     q.set_defaults(fn=cmd_db_upgrade)
     cli_feeds.register(sub, common)
+    cli_watch.register(sub, common)
     return parser
 
 

@@ -101,6 +101,8 @@ def _match_json(m: Match) -> dict[str, Any]:
         "first_seen": iso(m.first_seen),
         "matched_terms": list(m.matched_terms),
         "snippet": m.snippet,
+        "stance": m.stance,
+        "explanation": m.explanation,
     }
 
 
@@ -122,4 +124,6 @@ def render_text(body: str) -> str:
             if m["link"]:
                 lines.append(f"   {m['link']}")
             lines.append(f"   terms: {', '.join(m['matched_terms'])}")
+            if m.get("explanation"):
+                lines.append(f"   why: {m['explanation']}")
     return "\n".join(lines)

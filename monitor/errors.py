@@ -31,6 +31,7 @@ class ConfigProblem:
     column: int
     message: str
     severity: str = "error"  # "error" or "warning"
+    length: int = 1  # how many characters the problem spans (for a caret line)
 
     def __str__(self) -> str:
         tag = "" if self.severity == "error" else "warning: "

@@ -1,16 +1,18 @@
 """Matching entries against watch items: a pure function of (entry, compiled watchlist).
 
 Owns text folding (case-, accent- and width-insensitive), tokenisation on Unicode word
-boundaries, the term forms (word, phrase, ``prefix*``) and the query tree that a watch
-item's ``match`` compiles to. Does not own reading the watchlist (``watchlist.py``) or
-storing matches (``storage``).
+boundaries, the query tree a watch item compiles to (terms, phrases, ``prefix*``,
+``NEAR/n``, field scopes, linear-time regular expressions, link domains), scoring, and the
+explanation of each match. Does not own parsing query text (``query.py``), reading the
+watchlist (``watchlist.py``), stance cues (``stance.py``) or storing matches (``storage``).
 
 A watch item's ``match: {any: [...], all: [...], none: [...]}`` compiles to::
 
     And(Or(any...), all[0], all[1], ..., Not(Or(none...)))
 
-Terms are matched on whole words over the entry's title, summary/content and
-categories, each field on its own (a phrase never spans two fields).
+Unscoped terms are matched on whole words over the entry's title, summary/content and
+categories, each field on its own (a phrase never spans two fields). ``source:`` terms
+look at the publisher's name and the feed id, ``link:`` at the domain of the entry's link.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.types import EntryData, MatchResult
 
@@ -31,6 +38,10 @@ _TOKEN_RE = re.compile(r"\w+")
 _POSSESSIVE_RE = re.compile(r"(?<=\w)['’]s\b")
 
 FIELDS = ("title", "summary", "categories")
+# Field scopes a query may name (``title:Muse``) and the Doc fields each one covers.
+SCOPES = ("title", "summary", "category", "source", "link")
+# Weight of a hit per field for ``min_score``: a title hit says more than a summary hit.
+FIELD_WEIGHT = {"title": 3, "summary": 1}
 
 
 def fold(text: str) -> str:
@@ -48,6 +59,16 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(folded)
 
 
+def _in_scope(field_name: str, scope: str | None) -> bool:
+    if scope is None:
+        return field_name in ("title", "summary") or field_name.startswith("categories.")
+    if scope == "category":
+        return field_name.startswith("categories.")
+    if scope == "source":
+        return field_name.startswith("source.")
+    return field_name == scope
+
+
 # --- terms and the query tree -------------------------------------------------------------
 
 
@@ -58,15 +79,49 @@ class Term:
     text: str
     tokens: tuple[str, ...]
     prefix: bool = False
+    scope: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Term:
+    def parse(cls, text: str, scope: str | None = None) -> Term:
         raw = text.strip()
         prefix = raw.endswith("*")
         tokens = tuple(tokenize(raw.rstrip("*")))
         if not tokens:
             raise ValueError(f"term {text!r} has no words to match")
-        return cls(text=raw, tokens=tokens, prefix=prefix)
+        return cls(text=raw, tokens=tokens, prefix=prefix, scope=scope)
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """Some term of ``left`` within ``distance`` words of some term of ``right`` (either order)."""
+
+    left: tuple[Term, ...]
+    right: tuple[Term, ...]
+    distance: int
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """A regular expression (RE2: linear time) searched in the folded text of each field."""
+
+    pattern: str
+    scope: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"/{self.pattern}/"
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """The entry's link is on ``host`` or one of its subdomains."""
+
+    host: str
+
+    @property
+    def text(self) -> str:
+        return f"link:{self.host}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +139,8 @@ class Not:
     child: Node
 
 
-Node = Term | And | Or | Not
+Node = Term | Near | Regex | Domain | And | Or | Not
+Leaf = Term | Near | Regex | Domain
 
 
 def compile_match(
@@ -102,16 +158,40 @@ def compile_match(
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
+@lru_cache(maxsize=4096)
+def compile_regex(pattern: str) -> Any:
+    """An RE2 pattern, case-insensitive; raises ValueError with RE2's message."""
+    import re2
+
+    opts = re2.Options()
+    opts.case_sensitive = False
+    opts.log_errors = False
+    try:
+        return re2.compile(pattern, opts)
+    except re2.error as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        if isinstance(msg, bytes):
+            msg = msg.decode("utf-8", "replace")
+        raise ValueError(str(msg)) from None
+
+
 # --- documents ------------------------------------------------------------------------------
+
+Hit = tuple[str, str, int, int]  # (term text, field, first token, last token + 1)
 
 
 class Doc:
     """An entry tokenised once for matching against every watch item."""
 
-    __slots__ = ("fields", "positions", "vocabulary")
+    __slots__ = ("_folded", "fields", "host", "positions", "raw", "vocabulary")
 
-    def __init__(self, fields: dict[str, list[str]]) -> None:
+    def __init__(
+        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, host: str = ""
+    ) -> None:
         self.fields = fields
+        self.raw = raw or {}
+        self.host = host
+        self._folded: dict[str, str] = {}
         # token -> [(field, position)], built once; a phrase check starts from here.
         positions: dict[str, list[tuple[str, int]]] = {}
         for name, tokens in fields.items():
@@ -121,27 +201,42 @@ class Doc:
         self.vocabulary = positions.keys()
 
     @classmethod
-    def from_entry(cls, entry: EntryData) -> Doc:
-        return cls(
-            {
-                "title": tokenize(entry.title),
-                "summary": tokenize(entry.summary),
-                # One field per category, so a phrase never spans two of them.
-                **{f"categories.{i}": tokenize(c) for i, c in enumerate(entry.categories)},
-            }
-        )
+    def from_entry(cls, entry: EntryData, feed_id: str | None = None) -> Doc:
+        raw = {"title": entry.title, "summary": entry.summary}
+        raw.update({f"categories.{i}": c for i, c in enumerate(entry.categories)})
+        if entry.source:
+            raw["source.name"] = entry.source
+        if feed_id:
+            raw["source.feed"] = feed_id
+        host = ""
+        if entry.link:
+            try:
+                host = (urlsplit(entry.link.strip()).hostname or "").lower().rstrip(".")
+            except ValueError:
+                host = ""
+        # One field per category, so a phrase never spans two of them.
+        return cls({k: tokenize(v) for k, v in raw.items()}, raw, host)
+
+    def folded(self, field_name: str) -> str:
+        text = self._folded.get(field_name)
+        if text is None:
+            text = self._folded[field_name] = fold(self.raw.get(field_name, ""))
+        return text
 
     def _starts(self, token: str, prefix: bool) -> Iterable[tuple[str, int]]:
         if not prefix:
             return self.positions.get(token, ())
         return [p for tok, ps in self.positions.items() if tok.startswith(token) for p in ps]
 
-    def find(self, term: Term) -> tuple[str, int] | None:
-        """The first (field, position) where ``term`` occurs, or None."""
+    def occurrences(self, term: Term, first: bool = False) -> list[Hit]:
+        """Where ``term`` occurs, as (text, field, start, end) in token positions."""
         toks = term.tokens
         last = len(toks) - 1
-        for field, pos in self._starts(toks[0], term.prefix and last == 0):
-            seq = self.fields[field]
+        out: list[Hit] = []
+        for fname, pos in self._starts(toks[0], term.prefix and last == 0):
+            if not _in_scope(fname, term.scope):
+                continue
+            seq = self.fields[fname]
             if pos + last >= len(seq):
                 continue
             ok = True
@@ -152,15 +247,51 @@ class Doc:
                     ok = False
                     break
             if ok:
-                return field, pos
-        return None
+                out.append((term.text, fname, pos, pos + last + 1))
+                if first:
+                    break
+        return out
+
+    def find(self, term: Term) -> tuple[str, int] | None:
+        """The first (field, position) where ``term`` occurs, or None."""
+        hits = self.occurrences(term, first=True)
+        return (hits[0][1], hits[0][2]) if hits else None
 
 
-def evaluate(node: Node, doc: Doc, hits: list[Term]) -> bool:
-    """Whether ``doc`` satisfies ``node``; appends the positive terms that fired to ``hits``."""
+def _near(node: Near, doc: Doc, hits: list[Hit]) -> bool:
+    lefts = [h for t in node.left for h in doc.occurrences(t)]
+    if not lefts:
+        return False
+    rights = [h for t in node.right for h in doc.occurrences(t)]
+    found = False
+    for a in lefts:
+        for b in rights:
+            if a[1] != b[1]:
+                continue
+            gap = b[2] - a[3] if b[2] >= a[3] else a[2] - b[3]
+            if gap <= node.distance and not (a[2] == b[2] and a[0] == b[0]):
+                hits.extend((a, b))
+                found = True
+    return found
+
+
+def _regex(node: Regex, doc: Doc, hits: list[Hit]) -> bool:
+    rx = compile_regex(node.pattern)
+    for fname in doc.raw:
+        if _in_scope(fname, node.scope):
+            m = rx.search(doc.folded(fname))
+            if m is not None:
+                hits.append((node.text, fname, -1, -1))
+                return True
+    return False
+
+
+def evaluate(node: Node, doc: Doc, hits: list[Hit]) -> bool:
+    """Whether ``doc`` satisfies ``node``; appends the positive hits that fired to ``hits``."""
     if isinstance(node, Term):
-        if doc.find(node) is not None:
-            hits.append(node)
+        found = doc.occurrences(node)
+        if found:
+            hits.extend(found)
             return True
         return False
     if isinstance(node, And):
@@ -172,21 +303,92 @@ def evaluate(node: Node, doc: Doc, hits: list[Term]) -> bool:
         return True
     if isinstance(node, Or):
         # Evaluate every branch so the explanation lists all the terms that fired.
-        found = False
+        any_found = False
         for child in node.children:
-            found = evaluate(child, doc, hits) or found
-        return found
-    # Not: the terms under a NOT never count as hits.
-    return not evaluate(node.child, doc, [])
+            any_found = evaluate(child, doc, hits) or any_found
+        return any_found
+    if isinstance(node, Not):
+        # The terms under a NOT never count as hits.
+        return not evaluate(node.child, doc, [])
+    if isinstance(node, Near):
+        return _near(node, doc, hits)
+    if isinstance(node, Regex):
+        return _regex(node, doc, hits)
+    # Domain
+    host = doc.host
+    if host.startswith("www."):
+        host = host[4:]
+    if host == node.host or host.endswith("." + node.host):
+        hits.append((node.text, "link", -1, -1))
+        return True
+    return False
+
+
+def leaves(node: Node) -> Iterable[Leaf]:
+    """Every leaf of ``node``, in query order."""
+    if isinstance(node, And | Or):
+        for child in node.children:
+            yield from leaves(child)
+    elif isinstance(node, Not):
+        yield from leaves(node.child)
+    else:
+        yield node
+
+
+def positive_leaves(node: Node, negated: bool = False) -> Iterable[tuple[Leaf, bool]]:
+    """Every leaf with whether it sits under an odd number of NOTs."""
+    if isinstance(node, And | Or):
+        for child in node.children:
+            yield from positive_leaves(child, negated)
+    elif isinstance(node, Not):
+        yield from positive_leaves(node.child, not negated)
+    else:
+        yield node, negated
 
 
 # --- the compiled watchlist -----------------------------------------------------------------
+
+
+class StanceRules:
+    """What ``Matcher`` needs from ``stance.py`` (kept abstract here to avoid an import cycle)."""
+
+    def classify(
+        self, doc: Doc, hits: Sequence[Hit], known: Sequence[Hit], published: datetime | None
+    ) -> tuple[str, str]:  # pragma: no cover - interface
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledItem:
     watch_id: str
     query: Node
+    exclude: Node | None = None
+    sources_allow: tuple[str, ...] = ()
+    sources_deny: tuple[str, ...] = ()
+    min_score: int = 0
+    alert_max_age: timedelta | None = None
+    known_facts: Node | None = None
+
+    def source_allowed(self, entry: EntryData, feed_id: str | None) -> bool:
+        names = [n for n in (feed_id, entry.source) if n]
+        folded = [fold(n) for n in names]
+
+        def hit(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatchcase(n, fold(p)) for p in patterns for n in folded)
+
+        if self.sources_deny and hit(self.sources_deny):
+            return False
+        return not self.sources_allow or hit(self.sources_allow)
+
+
+def score(hits: Sequence[Hit]) -> int:
+    """Sum over the distinct terms that fired of their best field weight (title 3, else 1)."""
+    best: dict[str, int] = {}
+    for text, fname, _, _ in hits:
+        w = FIELD_WEIGHT.get(fname, 1)
+        if w > best.get(text, 0):
+            best[text] = w
+    return sum(best.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,17 +396,107 @@ class Matcher:
     """Every watch item's compiled query; picklable so it can travel to worker processes."""
 
     items: tuple[CompiledItem, ...]
+    stance: StanceRules | None = field(default=None, compare=False)
 
-    def match(self, entry: EntryData) -> tuple[MatchResult, ...]:
-        """Every watch item ``entry`` matches, with the terms that fired and a snippet."""
-        doc = Doc.from_entry(entry)
+    def match(self, entry: EntryData, feed_id: str | None = None) -> tuple[MatchResult, ...]:
+        """Every watch item ``entry`` matches, with what fired, a snippet and the stance."""
+        doc = Doc.from_entry(entry, feed_id)
         results: list[MatchResult] = []
         for item in self.items:
-            hits: list[Term] = []
-            if evaluate(item.query, doc, hits):
-                terms = tuple(dict.fromkeys(t.text for t in hits))
-                results.append(MatchResult(item.watch_id, terms, make_snippet(entry, hits)))
+            hits: list[Hit] = []
+            if not evaluate(item.query, doc, hits):
+                continue
+            if item.exclude is not None and evaluate(item.exclude, doc, []):
+                continue
+            if (item.sources_allow or item.sources_deny) and not item.source_allowed(
+                entry, feed_id
+            ):
+                continue
+            points = score(hits)
+            if points < item.min_score:
+                continue
+            known: list[Hit] = []
+            if item.known_facts is not None:
+                evaluate(item.known_facts, doc, known)
+            stance, cue = (
+                self.stance.classify(doc, hits, known, entry.published)
+                if self.stance is not None
+                else ("event", "")
+            )
+            terms = tuple(dict.fromkeys(h[0] for h in hits))
+            snippet = make_snippet(entry, hits)
+            results.append(
+                MatchResult(
+                    item.watch_id,
+                    terms,
+                    snippet,
+                    score=points,
+                    stance=stance,
+                    explanation=explain(hits, points, stance, cue, known, snippet),
+                )
+            )
         return tuple(results)
+
+
+def explain(
+    hits: Sequence[Hit],
+    points: int,
+    stance: str,
+    cue: str,
+    known: Sequence[Hit],
+    snippet: str,
+) -> str:
+    """One line a person can read: what fired where, the score, the stance and why, the text."""
+    where: dict[str, list[str]] = {}
+    for text, fname, _, _ in hits:
+        f = fname.split(".")[0]
+        if f not in where.setdefault(text, []):
+            where[text].append(f)
+    fired = ", ".join(f"{t} ({'+'.join(fs)})" for t, fs in where.items())
+    parts = [
+        f"matched {fired}",
+        f"score {points}",
+        f"stance {stance}" + (f" ({cue})" if cue else ""),
+    ]
+    if known:
+        parts.append("known facts: " + ", ".join(dict.fromkeys(h[0] for h in known)))
+    marked = mark(snippet, [t for t in where if not t.startswith(("/", "link:"))])
+    return "; ".join(parts) + (f" — {marked}" if marked else "")
+
+
+def mark(text: str, terms: Sequence[str]) -> str:
+    """``text`` with every occurrence of the given terms wrapped in «guillemets»."""
+    spans = _token_spans(text)
+    ends = [_end_of(text, start) for _, start in spans]
+    marks: list[tuple[int, int]] = []
+    for raw in terms:
+        try:
+            term = Term.parse(raw)
+        except ValueError:
+            continue
+        toks, last = term.tokens, len(term.tokens) - 1
+        for i in range(len(spans) - last):
+            if all(
+                spans[i + k][0] == w
+                or (term.prefix and k == last and spans[i + k][0].startswith(w))
+                for k, w in enumerate(toks)
+            ):
+                marks.append((spans[i][1], ends[i + last]))
+    if not marks:
+        return text
+    out, at = [], 0
+    for s, e in sorted(set(marks), key=lambda m: (m[0], -m[1])):
+        if s < at:
+            continue
+        out.append(text[at:s] + "«" + text[s:e] + "»")
+        at = e
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _end_of(text: str, start: int) -> int:
+    m = _TOKEN_RE.match(text, start)
+    return m.end() if m else start
 
 
 def _token_spans(text: str) -> list[tuple[str, int]]:
@@ -241,14 +533,21 @@ def _first_hit(spans: Sequence[tuple[str, int]], term: Term) -> int | None:
     return None
 
 
-def make_snippet(entry: EntryData, hits: Sequence[Term], width: int = 240) -> str:
+def make_snippet(entry: EntryData, hits: Sequence[Hit] | Sequence[Term], width: int = 240) -> str:
     """About ``width`` characters of the summary around the first hit found in it."""
     text = entry.summary or entry.title
     if len(text) <= width:
         return text
     start = 0
     spans = _token_spans(text)
-    for term in hits:
+    for h in hits:
+        raw = h.text if isinstance(h, Term) else h[0]
+        if raw.startswith(("/", "link:")):
+            continue
+        try:
+            term = h if isinstance(h, Term) else Term.parse(raw)
+        except ValueError:
+            continue
         at = _first_hit(spans, term)
         if at is not None:
             start = max(0, min(at - width // 3, len(text) - width))

@@ -42,15 +42,25 @@ def prepare_entries(
     parsed = parse_feed(body, headers, url, max_entries=max_entries)
     source = parsed.title or fallback_source
     oldest_alert = now - alert_max_age
+    max_ages = {i.watch_id: i.alert_max_age for i in matcher.items if i.alert_max_age}
     out = []
     for e in parsed.entries:
         if not e.source:
             e = replace(e, source=source)
+        matches = matcher.match(e, fallback_source)
+        if max_ages:
+            # A watch item's own alert_max_age decides for its matches.
+            matches = tuple(
+                replace(m, alert=(e.published or now) >= now - max_ages[m.watch_id])
+                if m.watch_id in max_ages
+                else m
+                for m in matches
+            )
         out.append(
             IncomingEntry(
                 data=e,
                 canonical_link=canonical_link(e.link),
-                matches=matcher.match(e),
+                matches=matches,
                 alert=(e.published or now) >= oldest_alert,
             )
         )

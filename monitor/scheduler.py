@@ -39,6 +39,7 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
+from monitor.reload import Reloader
 from monitor.types import Delivery, FeedState
 from monitor.watchlist import LoadedWatchlist
 from storage.store import Store
@@ -106,6 +107,9 @@ class Daemon:
             misfire_grace_time=None,
         )
         scheduler.start()
+        reloader = Reloader(self.watchlist, self._apply_watchlist)
+        loop.add_signal_handler(signal.SIGHUP, reloader.request, "SIGHUP")
+        watcher = asyncio.create_task(reloader.watch(self._stop), name="watchlist-watch")
         cfg = self.watchlist.config
         logs.event(
             logging.INFO,
@@ -121,13 +125,21 @@ class Daemon:
             await self._stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            watcher.cancel()
             await self._drain()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await asyncio.to_thread(self.store.release_leases, self.owner)
             await client.aclose()
             executor.shutdown(wait=True)
             logs.event(logging.INFO, "daemon.stop", ticks=self.ticks)
+
+    def _apply_watchlist(self, new: LoadedWatchlist) -> None:
+        """New criteria from ``Reloader`` (in a worker thread): sync feeds, then swap."""
+        sync_watchlist(self.store, new, utcnow())
+        self.watchlist = new
+        if self._ctx is not None:
+            self._ctx.watchlist = new
 
     async def _drain(self) -> None:
         tasks = [*self._feeds.values(), *self._deliveries.values()]

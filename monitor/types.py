@@ -84,6 +84,10 @@ class MatchResult:
     watch_id: str
     matched_terms: tuple[str, ...]
     snippet: str = ""
+    score: int = 0
+    stance: str = "event"  # event | plan | denial | delay | restatement
+    explanation: str = ""
+    alert: bool | None = None  # per-item alert_max_age verdict; None = the entry's
 
 
 # --- storage -----------------------------------------------------------------------------
@@ -179,6 +183,9 @@ class Match:
     revision: str
     alert: bool
     created_at: datetime
+    stance: str = "event"
+    score: int = 0
+    explanation: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,18 +19,30 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, ConfigProblem
-from monitor.match import CompiledItem, Matcher, compile_match, tokenize
+from monitor.match import And, CompiledItem, Matcher, Node, Not, Or, tokenize
+from monitor.query import QueryError, never_matches, parse_query, parse_term_list
+from monitor.stance import STANCES, Stance
 
 DEFAULT_CONFIG = "watchlist.yaml"
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -54,7 +66,19 @@ def parse_duration(value: object) -> timedelta:
     )
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+\s*[smhdw]\s*$"},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": "<number><unit>, unit one of s m h d w (e.g. 15m, 7d), or seconds",
+        }
+    ),
+]
 Id = Annotated[str, Field(pattern=_ID_RE)]
 
 
@@ -72,6 +96,10 @@ class Settings(_Model):
     adaptive_polling: bool = True
     max_poll_interval: Duration = timedelta(hours=4)
     max_entries_per_poll: int = Field(default=500, ge=1, le=100_000)
+    thesis_date: date | None = Field(
+        default=None,
+        description="Date of the thesis: entries dated before it are restatements, not events.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -108,9 +136,34 @@ class FeedConfig(_Model):
 
 
 class MatchSpec(_Model):
+    """``any`` OR-group AND every ``all`` term AND NOT any ``none`` term; each a phrase or @alias."""
+
     any: list[str] = []
     all: list[str] = []
     none: list[str] = []
+
+
+def _str_or_other(v: Any) -> str:
+    return "query" if isinstance(v, str) else "other"
+
+
+# A query string or the any/all/none mapping; the discriminator keeps errors to the branch
+# the user wrote (a mapping with a typo is not also reported as "not a string").
+MatchField = Annotated[
+    Annotated[str, Tag("query")] | Annotated[MatchSpec, Tag("other")],
+    Discriminator(_str_or_other),
+]
+AliasField = Annotated[
+    Annotated[str, Tag("query")] | Annotated[list[str], Tag("other")],
+    Discriminator(_str_or_other),
+]
+
+
+class SourceFilter(_Model):
+    """Feed ids or publisher names (shell wildcards, case-insensitive) to allow or deny."""
+
+    allow: list[str] = []
+    deny: list[str] = []
 
 
 class WatchItem(_Model):
@@ -118,7 +171,23 @@ class WatchItem(_Model):
     name: str
     look_for: str = ""
     why: str = ""
-    match: MatchSpec
+    match: MatchField = Field(
+        description="A query string (see docs/watchlist.md) or an any/all/none mapping."
+    )
+    exclude: str | None = Field(
+        default=None, description="A query: an entry it matches is never a match of this item."
+    )
+    sources: SourceFilter = SourceFilter()
+    min_score: int = Field(
+        default=0,
+        ge=0,
+        description="Minimum score: each distinct term that fired counts 3 in the title, 1 elsewhere.",
+    )
+    alert_max_age: Duration | None = None
+    known_facts: list[str] = Field(
+        default=[],
+        description="Queries for facts known at settings.thesis_date; a match that only restates them is a restatement.",
+    )
     priority: Literal["normal", "high"] = "normal"
 
 
@@ -147,6 +216,13 @@ class DigestConfig(_Model):
 class Watchlist(_Model):
     version: Literal[1] = 1
     settings: Settings = Settings()
+    aliases: dict[str, AliasField] = Field(
+        default={},
+        description="Named term lists (or queries) usable in any query as @name.",
+    )
+    stance_cues: dict[Literal["event", "plan", "denial", "delay", "restatement"], list[str]] = (
+        Field(default={}, description="Extra stance cue phrases, added to the built-in lists.")
+    )
     feeds: list[FeedConfig] = []
     watch: list[WatchItem] = Field(min_length=1)
     digests: list[DigestConfig] = []
@@ -191,8 +267,10 @@ Path_ = tuple[str | int, ...]
 class _Located:
     """Plain Python data from a ruamel tree, with the position of every node and key."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
+        self.raw: dict[Path_, Any] = {}
         self.values: dict[Path_, tuple[int, int]] = {}
         self.keys: dict[Path_, tuple[int, int]] = {}
         self.problems: list[ConfigProblem] = []
@@ -215,6 +293,35 @@ class _Located:
         line, col = self.where(path, key=key)
         self.problems.append(ConfigProblem(self.file, line, col, message, severity))
 
+    def at(self, path: Path_) -> Any:
+        return self.raw.get(tuple(path))
+
+    def offset_position(self, path: Path_, value: str, offset: int) -> tuple[int, int]:
+        """The file line/column of character ``offset`` of the string scalar at ``path``.
+
+        Walks the file from the scalar's start and pairs its characters with the value's,
+        skipping what YAML adds around them (quotes, block indicators, indentation and
+        folded line breaks), so it works for plain, quoted and block scalars alike.
+        """
+        line, col = self.where(path)
+        lines = self.text.splitlines(keepends=True)
+        if not lines or line > len(lines):
+            return line, col
+        p = sum(len(x) for x in lines[: line - 1]) + col - 1
+        text = self.text
+        for k in range(min(offset, len(value)) + 1):
+            if k == len(value):
+                break
+            c = value[k]
+            while p < len(text) and text[p] != c and not (c == " " and text[p] == "\n"):
+                p += 1
+            if k == offset:
+                break
+            p += 1
+        p = min(p, len(text))
+        before = text[:p]
+        return before.count("\n") + 1, p - (before.rfind("\n") + 1) + 1
+
     def convert(self, node: Any, path: Path_, pos: tuple[int, int]) -> Any:
         self.values[path] = pos
         if isinstance(node, CommentedMap):
@@ -232,7 +339,9 @@ class _Located:
                 items.append(self.convert(item, (*path, i), (il + 1, ic + 1)))
             return items
         if isinstance(node, str):
-            return self._substitute(str(node), path)
+            value = self._substitute(str(node), path)
+            self.raw[path] = value
+            return value
         return node
 
     def _substitute(self, text: str, path: Path_) -> str:
@@ -293,7 +402,7 @@ def load_watchlist(path: str | os.PathLike[str]) -> LoadedWatchlist:
 
 def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
     name = str(path)
-    loc = _Located(name)
+    loc = _Located(name, text)
     try:
         tree = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -340,8 +449,31 @@ def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
     )
 
 
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``watchlist.yaml`` (for editors: yaml-language-server, VS Code)."""
+    schema = Watchlist.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Catalyst Monitor watchlist.yaml"
+    return schema
+
+
+def render_problem(problem: ConfigProblem, text: str) -> str:
+    """``file:line:col: message`` followed by the offending line and a caret under the spot."""
+    lines = text.splitlines()
+    out = str(problem)
+    if 1 <= problem.line <= len(lines):
+        src = lines[problem.line - 1].rstrip()
+        col = max(1, min(problem.column, len(src) + 1))
+        width = max(1, min(problem.length, len(src) - col + 1))
+        gutter = f"{problem.line:5d} | "
+        pad = "".join(c if c == "\t" else " " for c in src[: col - 1])
+        out += f"\n{gutter}{src}\n{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"
+    return out
+
+
 def _report_pydantic(loc: _Located, err: Any) -> None:
-    path = tuple(err["loc"])
+    # Drop the union tags of MatchField/AliasField ("query"/"other") from the location.
+    path = tuple(p for p in err["loc"] if p not in ("query", "other"))
     kind = err["type"]
     where = ".".join(str(p) for p in path) or "(top level)"
     if kind == "extra_forbidden":
@@ -472,31 +604,169 @@ def _check_semantics(loc: _Located, data: Any) -> None:
 
 
 def _compile(loc: _Located, data: Any) -> Matcher:
-    """Every watch item's query; a term that cannot match anything is reported where it is."""
+    """Aliases, then every watch item's query; each problem is reported where it is."""
+    aliases = _compile_aliases(loc, data)
     items = []
     for i, w in _items(data, "watch"):
-        spec = w.get("match")
-        if not isinstance(spec, dict):
+        wid = str(w.get("id", ""))
+        query = _compile_match(loc, ("watch", i, "match"), w.get("match"), aliases)
+        exclude = _compile_query(loc, ("watch", i, "exclude"), w.get("exclude"), aliases)
+        facts: list[Node] = []
+        raw_facts = w.get("known_facts")
+        for j, fact in enumerate(raw_facts if isinstance(raw_facts, list) else []):
+            node = _compile_query(loc, ("watch", i, "known_facts", j), fact, aliases)
+            if node is not None:
+                facts.append(node)
+        if query is None:
             continue
-        lists: dict[str, list[str]] = {}
-        for key in ("any", "all", "none"):
-            terms = spec.get(key, [])
-            lists[key] = [t for t in terms if isinstance(t, str)] if isinstance(terms, list) else []
-            for j, t in enumerate(lists[key]):
-                if not tokenize(t.rstrip("*")):
-                    loc.problem(
-                        ("watch", i, "match", key, j),
-                        f"term {t!r} has no letters or digits to match",
-                    )
-        if not lists["any"] and not lists["all"]:
-            loc.problem(("watch", i, "match"), "match needs an 'any' or an 'all' list (or both)")
-            continue
+        why = never_matches(query)
+        if why:
+            loc.problem(
+                ("watch", i, "match"),
+                f"watch item {wid!r} can never match: {why}",
+                severity="warning",
+            )
+        raw_sources = w.get("sources")
+        sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+        min_score = w.get("min_score", 0)
         try:
-            query = compile_match(lists["any"], lists["all"], lists["none"])
+            max_age = parse_duration(w["alert_max_age"]) if w.get("alert_max_age") else None
         except ValueError:
-            continue  # reported above, term by term
-        items.append(CompiledItem(str(w.get("id", "")), query))
-    return Matcher(tuple(items))
+            max_age = None  # reported by the schema check
+        items.append(
+            CompiledItem(
+                wid,
+                query,
+                exclude=exclude,
+                sources_allow=tuple(str(x) for x in sources.get("allow") or ()),
+                sources_deny=tuple(str(x) for x in sources.get("deny") or ()),
+                min_score=min_score if isinstance(min_score, int) else 0,
+                alert_max_age=max_age,
+                known_facts=(facts[0] if len(facts) == 1 else Or(tuple(facts))) if facts else None,
+            )
+        )
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    thesis = settings.get("thesis_date")
+    if isinstance(thesis, str):
+        try:
+            thesis = date.fromisoformat(thesis)
+        except ValueError:
+            thesis = None
+    cues = data.get("stance_cues") if isinstance(data.get("stance_cues"), dict) else {}
+    extra = {
+        k: [str(x) for x in v] for k, v in cues.items() if k in STANCES and isinstance(v, list)
+    }
+    stance = Stance.build(extra, thesis if isinstance(thesis, date) else None)
+    return Matcher(tuple(items), stance)
+
+
+def _compile_aliases(loc: _Located, data: Any) -> dict[str, Node]:
+    """Every alias as a query tree; aliases may use earlier or later aliases, not themselves."""
+    raw = data.get("aliases") if isinstance(data.get("aliases"), dict) else {}
+    done: dict[str, Node] = {}
+    failed: set[str] = set()
+
+    def build(name: str, stack: tuple[str, ...]) -> None:
+        if name in done or name in failed:
+            return
+        value = raw[name]
+        refs = re.findall(r"@([A-Za-z0-9_][A-Za-z0-9_.-]*)", str(value))
+        for ref in refs:
+            if ref in stack or ref == name:
+                loc.problem(
+                    ("aliases", name),
+                    f"alias @{name} refers to itself through {' -> @'.join((name, *stack[stack.index(ref) if ref in stack else 0 :], ref))}",
+                )
+                failed.add(name)
+                return
+            if ref in raw:
+                build(ref, (*stack, name))
+        node = _compile_query(loc, ("aliases", name), value, done, as_list=isinstance(value, list))
+        if node is None:
+            failed.add(name)
+        else:
+            done[name] = node
+
+    for name in raw:
+        build(name, ())
+    return done
+
+
+def _compile_match(loc: _Located, path: Path_, spec: Any, aliases: dict[str, Node]) -> Node | None:
+    if isinstance(spec, str):
+        return _compile_query(loc, path, spec, aliases)
+    if not isinstance(spec, dict):
+        return None
+    groups: dict[str, list[Node]] = {}
+    ok = True
+    for key in ("any", "all", "none"):
+        terms = spec.get(key, [])
+        groups[key] = []
+        for j, t in enumerate(terms if isinstance(terms, list) else []):
+            if not isinstance(t, str):
+                continue
+            node = _compile_query(loc, (*path, key, j), t, aliases, as_list=True)
+            if node is None:
+                ok = False
+            else:
+                groups[key].append(node)
+    if not groups["any"] and not groups["all"]:
+        if ok and set(spec) <= {"any", "all", "none"}:  # else the unknown key is the news
+            loc.problem(path, "match needs an 'any' or an 'all' list (or both)")
+        return None
+    if not ok:
+        return None
+    parts: list[Node] = []
+    if groups["any"]:
+        parts.append(Or(tuple(groups["any"])))
+    parts.extend(groups["all"])
+    if groups["none"]:
+        parts.append(Not(Or(tuple(groups["none"]))))
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _compile_query(
+    loc: _Located,
+    path: Path_,
+    value: Any,
+    aliases: dict[str, Node],
+    *,
+    as_list: bool = False,
+) -> Node | None:
+    """A query string (or, with ``as_list``, a list element / list of phrases) as a tree."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, list):
+            nodes: list[Node] = []
+            for j, t in enumerate(value):
+                sub = _compile_query(loc, (*path, j), t, aliases, as_list=True)
+                if sub is None:
+                    return None
+                nodes.append(sub)
+            if not nodes:
+                loc.problem(path, "an empty list matches nothing")
+                return None
+            return nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
+        if not isinstance(value, str):
+            return None
+        if as_list and not value.strip().startswith("@"):
+            if not tokenize(value.rstrip("*")):
+                loc.problem(path, f"term {value!r} has no letters or digits to match")
+                return None
+            (node,) = parse_term_list([value], aliases)
+            return node
+        return parse_query(value, aliases)
+    except QueryError as exc:
+        line, col = loc.offset_position(path, value if isinstance(value, str) else "", exc.offset)
+        loc.problems.append(
+            ConfigProblem(loc.file, line, col, f"{_dotted(path)}: {exc.message}", length=exc.length)
+        )
+        return None
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path)
 
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

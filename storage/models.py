@@ -136,6 +136,9 @@ class MatchRow(Base):
     matched_terms: Mapped[list[str]] = mapped_column(JSON)
     snippet: Mapped[str] = mapped_column(Text)
     alert: Mapped[bool] = mapped_column(Boolean)
+    stance: Mapped[str] = mapped_column(String(16), default="event", server_default="event")
+    score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    explanation: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -394,7 +394,10 @@ class Store(FeedAdminMixin):
                         "revision": update.revision,
                         "matched_terms": list(m.matched_terms),
                         "snippet": m.snippet,
-                        "alert": item.alert,
+                        "alert": item.alert if m.alert is None else m.alert,
+                        "stance": m.stance,
+                        "score": m.score,
+                        "explanation": m.explanation,
                         "created_at": now,
                     }
                 )
@@ -432,6 +435,9 @@ class Store(FeedAdminMixin):
             revision=m.revision,
             alert=m.alert,
             created_at=m.created_at,
+            stance=m.stance,
+            score=m.score,
+            explanation=m.explanation,
         )
 
     def matches(

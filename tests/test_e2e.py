@@ -75,6 +75,9 @@ def test_poll_match_digest_and_no_repeats(
     for key in ("id", "title", "published", "first_seen"):
         assert api[key]
     assert api["first_seen"].endswith("Z")
+    assert api["stance"] == "event"
+    assert "score" in api["explanation"] and "stance event" in api["explanation"]
+    assert "«Muse Spark API»" in api["explanation"]
 
     code, out, _ = run(capsys, "digest", "--config", str(config))
     assert code == 0, out
@@ -97,6 +100,8 @@ def test_poll_match_digest_and_no_repeats(
         "first_seen",
         "matched_terms",
         "snippet",
+        "stance",
+        "explanation",
     }
     assert m["title"] == MUSE_API.title
 
