@@ -15,7 +15,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -36,7 +36,7 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
-from monitor.scheduler import USER_AGENT, Daemon
+from monitor.scheduler import LEASE, USER_AGENT, Daemon
 from monitor.types import Match
 from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         store = _open(wl)
         try:
-            asyncio.run(Daemon(wl, store, tick_seconds=args.tick).run())
+            asyncio.run(Daemon(wl, store, tick_seconds=args.tick, lease=args.lease).run())
         finally:
             store.close()
     finally:
@@ -340,6 +340,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
+def _duration_arg(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -359,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run the daemon (polls feeds, sends digests)")
     p.add_argument("--tick", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--lease",
+        type=_duration_arg,
+        default=LEASE,
+        metavar="DURATION",
+        help="how long a replica holds a feed or delivery it is working on; another replica "
+        "takes it over after this when the holder died (default 5m; keep it above a fetch's "
+        "60s timeout)",
+    )
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("poll", parents=[common], help="poll every enabled feed once now")

@@ -58,6 +58,7 @@ class Daemon:
         max_concurrency: int = 20,
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.watchlist = watchlist
         self.store = store
@@ -65,6 +66,7 @@ class Daemon:
         self.max_concurrency = max_concurrency
         self.grace_seconds = grace_seconds
         self.limits = limits or FetchLimits()
+        self.lease = lease
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, asyncio.Task[Any]] = {}
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
@@ -139,10 +141,10 @@ class Daemon:
         try:
             await self._start_due_feeds()
             for delivery in await run_due_digests(self._ctx):
-                self._start_delivery(delivery)
+                await self._claim_and_start(delivery)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
-                self._start_delivery(delivery)
+                await self._claim_and_start(delivery)
         except Exception as exc:  # a tick must never kill the scheduler
             logs.event(logging.ERROR, "tick.error", error=f"{exc.__class__.__name__}: {exc}")
 
@@ -154,7 +156,7 @@ class Daemon:
             self.store.due_feeds,
             utcnow(),
             owner=self.owner,
-            lease=LEASE,
+            lease=self.lease,
             limit=free,
             exclude=list(self._feeds),
         )
@@ -175,6 +177,13 @@ class Daemon:
             )
         finally:
             self._feeds.pop(feed.id, None)
+
+    async def _claim_and_start(self, delivery: Delivery) -> None:
+        """POST a due delivery unless another replica claimed this attempt first."""
+        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+            return
+        if await asyncio.to_thread(self.store.claim_delivery, delivery, utcnow(), self.lease):
+            self._start_delivery(delivery)
 
     def _start_delivery(self, delivery: Delivery) -> None:
         if delivery.status != "pending" or delivery.digest_id in self._deliveries:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import StorageError
@@ -46,6 +46,7 @@ from storage.models import (
     RevisionRow,
     SightingRow,
 )
+from storage.ops import OpsMixin
 
 T = TypeVar("T")
 _CHUNK = 500  # bound the number of bind parameters per IN (...)
@@ -60,7 +61,16 @@ def _chunks(items: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-class Store:
+def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
+    """A concurrent writer's fault, worth retrying: PostgreSQL unique violation (23505),
+    serialization failure (40001), deadlock (40P01); SQLite's UNIQUE constraint."""
+    if isinstance(exc, IntegrityError):
+        code = getattr(exc.orig, "sqlstate", None)
+        return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+
+
+class Store(OpsMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -78,14 +88,22 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _run(self, what: str, fn: Callable[[Session], T]) -> T:
-        try:
-            with self._session.begin() as session:
-                return fn(session)
-        except OperationalError as exc:
-            raise StorageError(f"database {redact(self.url)}: {what} failed: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database {redact(self.url)}: {what} failed: {exc}") from exc
+    def _run(self, what: str, fn: Callable[[Session], T], *, retries: int = 0) -> T:
+        """Run ``fn`` in one transaction. With ``retries``, a transaction that lost a race
+        with another replica (unique violation, deadlock, serialization failure) is run
+        again from the start: it then sees the winner's rows and adds only what is new."""
+        for attempt in range(retries + 1):
+            try:
+                with self._session.begin() as session:
+                    return fn(session)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt < retries and _is_conflict(exc):
+                    continue
+                detail = exc.orig if isinstance(exc, OperationalError) else exc
+                raise StorageError(f"database {redact(self.url)}: {what} failed: {detail}") from exc
+            except SQLAlchemyError as exc:
+                raise StorageError(f"database {redact(self.url)}: {what} failed: {exc}") from exc
+        raise AssertionError("unreachable")
 
     # --- configuration -------------------------------------------------------------------
 
@@ -144,7 +162,7 @@ class Store:
             if s.get(RevisionRow, revision) is None:
                 s.add(RevisionRow(revision=revision, loaded_at=now, text=text))
 
-        self._run("syncing the watchlist", fn)
+        self._run("syncing the watchlist", fn, retries=3)
 
     # --- feeds -----------------------------------------------------------------------------
 
@@ -264,7 +282,7 @@ class Store:
                     feed.url = update.url
             return result
 
-        return self._run(f"recording feed {update.feed_id}", fn)
+        return self._run(f"recording feed {update.feed_id}", fn, retries=3)
 
     def _ingest_entries(self, s: Session, update: FeedUpdate) -> IngestResult:
         now = update.checked_at
@@ -293,14 +311,17 @@ class Store:
             if item.canonical_link
         }
         by_link: dict[str, int] = {}
+        pruned: set[int] = set()  # old entries retention emptied: sighted, never re-matched
         for hchunk in _chunks(list(link_hashes.values())):
-            by_link.update(
-                (h, i)
-                for h, i in s.execute(
-                    select(EntryRow.link_hash, EntryRow.id).where(EntryRow.link_hash.in_(hchunk))
+            for h, i, pruned_at in s.execute(
+                select(EntryRow.link_hash, EntryRow.id, EntryRow.pruned_at).where(
+                    EntryRow.link_hash.in_(hchunk)
                 )
-                if h is not None
-            )
+            ):
+                if h is not None:
+                    by_link[h] = i
+                if pruned_at is not None:
+                    pruned.add(i)
         new_entries = 0
         sighted: list[tuple[int, Any]] = []
         for gh, item in fresh:
@@ -352,6 +373,8 @@ class Store:
             )
         new_rows = []
         for entry_id, item in sighted:
+            if entry_id in pruned:
+                continue
             for m in item.matches:
                 if (entry_id, m.watch_id) in have:
                     continue
