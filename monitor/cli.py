@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import logs
+from monitor import cli_opml, cli_ops, logs, web
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -38,7 +39,13 @@ from monitor.pipeline import (
 )
 from monitor.scheduler import LEASE, USER_AGENT, Daemon
 from monitor.types import Match
-from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
+from monitor.watchlist import (
+    LoadedWatchlist,
+    config_path,
+    load_watchlist,
+    parse_duration,
+    parse_listen,
+)
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
 from storage.store import Store
 
@@ -62,20 +69,40 @@ def _open(wl: LoadedWatchlist) -> Store:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def http_listen(args: argparse.Namespace, wl: LoadedWatchlist | None) -> str | None:
+    """Where health and metrics listen: --http, else $MONITOR_HTTP, else settings.http.listen."""
+    value = getattr(args, "http", None) or os.environ.get("MONITOR_HTTP")
+    if not value and wl is not None:
+        value = wl.config.settings.http.listen
+    return value.strip() if value and value.strip() else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     wl = _load(args)
     lock = None
+    # SQLite: one daemon per database file. PostgreSQL: any number of replicas share the
+    # work through leases, so there is nothing to lock.
     path = sqlite_path(wl.database_url)
     if path is not None:
         lock = DaemonLock(path)
         lock.acquire()
+    sock = None
     try:
+        listen = http_listen(args, wl)
+        if listen:
+            try:
+                sock = web.bind(*parse_listen(listen))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"--http / settings.http.listen: {exc}") from exc
         store = _open(wl)
         try:
-            asyncio.run(Daemon(wl, store, tick_seconds=args.tick, lease=args.lease).run())
+            daemon = Daemon(wl, store, tick_seconds=args.tick, lease=args.lease, http_socket=sock)
+            asyncio.run(daemon.run())
         finally:
             store.close()
     finally:
+        if sock is not None:
+            sock.close()
         if lock:
             lock.release()
     return 0
@@ -357,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("MONITOR_LOG_FORMAT") or "text",
+        help="text (key=value) or json (one object per line); default $MONITOR_LOG_FORMAT or text",
+    )
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Catalyst Monitor: watch news feeds for an investment thesis's catalysts.",
@@ -374,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a replica holds a feed or delivery it is working on; another replica "
         "takes it over after this when the holder died (default 5m; keep it above a fetch's "
         "60s timeout)",
+    )
+    p.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve /healthz, /readyz and /metrics here (a bare port binds 127.0.0.1; "
+        "default: $MONITOR_HTTP, else settings.http.listen, else off)",
     )
     p.set_defaults(fn=cmd_run)
 
@@ -410,12 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("upgrade", parents=[common], help="apply schema migrations")
     q.set_defaults(fn=cmd_db_upgrade)
+    cli_ops.register(sub, common)
+    cli_opml.register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.setup(args.log_level)
+    logs.setup(args.log_level, args.log_format)
     try:
         return int(args.fn(args))
     except ConfigError as exc:

@@ -36,7 +36,7 @@ from typing import Protocol
 
 import httpx
 
-from monitor import logs
+from monitor import logs, metrics
 from monitor.deliver import post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
@@ -208,6 +208,7 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
         )
         return await _record(ctx, update, started, PollReport(feed.id, exc.status, error=str(exc)))
 
+    metrics.bytes_fetched(len(result.body or b""))
     if result.not_modified or result.body is None:
         update = FeedUpdate(feed.id, now, next_check(now, interval), status=result.status)
         return await _record(
@@ -271,6 +272,7 @@ async def _record(
         logs.event(
             logging.ERROR, "poll", feed=update.feed_id, outcome="storage-error", error=str(exc)
         )
+        metrics.poll_recorded("storage-error", time.monotonic() - started, 0, 0)
         return replace(report, elapsed=time.monotonic() - started)
     report = replace(
         report,
@@ -279,6 +281,7 @@ async def _record(
         elapsed=time.monotonic() - started,
     )
     outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
+    metrics.poll_recorded(outcome, report.elapsed, report.new_entries, report.new_matches)
     logs.event(
         logging.WARNING if report.error else logging.INFO,
         "poll",
@@ -388,6 +391,7 @@ async def attempt_delivery(ctx: Context, delivery: Delivery) -> Delivery:
     if not outcome.ok and outcome.retryable and now - delivery.created_at < MAX_RETRY_AGE:
         next_at = now + retry_delay(delivery.attempts + 1, outcome.retry_after)
     updated = await asyncio.to_thread(ctx.store.record_attempt, delivery.id, outcome, now, next_at)
+    metrics.delivery_attempted(updated.status)
     logs.event(
         logging.INFO if outcome.ok else logging.WARNING,
         "delivery",

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,8 @@ from monitor.pipeline import (
 )
 from monitor.types import Delivery, FeedState
 from monitor.watchlist import LoadedWatchlist
+from monitor.web import HttpService
+from storage.ops import HealthFigures
 from storage.store import Store
 
 USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
@@ -59,6 +62,7 @@ class Daemon:
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
         lease: timedelta = LEASE,
+        http_socket: socket.socket | None = None,
     ) -> None:
         self.watchlist = watchlist
         self.store = store
@@ -67,6 +71,8 @@ class Daemon:
         self.grace_seconds = grace_seconds
         self.limits = limits or FetchLimits()
         self.lease = lease
+        self.http_socket = http_socket
+        self.last_tick: float | None = None  # monotonic time of the last tick's start
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, asyncio.Task[Any]] = {}
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
@@ -96,7 +102,20 @@ class Daemon:
             id="tick",
             misfire_grace_time=None,
         )
+        scheduler.add_job(
+            self.prune,
+            "interval",
+            hours=24,
+            next_run_time=utcnow() + timedelta(minutes=1),
+            max_instances=1,
+            coalesce=True,
+            id="retention",
+        )
         scheduler.start()
+        http = None
+        if self.http_socket is not None:
+            http = HttpService(self, self.http_socket)
+            http.start()
         cfg = self.watchlist.config
         logs.event(
             logging.INFO,
@@ -107,11 +126,14 @@ class Daemon:
             watch=len(cfg.watch),
             digests=len(cfg.digests),
             pid=os.getpid(),
+            http="{}:{}".format(*self.http_socket.getsockname()[:2]) if self.http_socket else None,
         )
         try:
             await self._stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            if http is not None:
+                await http.stop()
             await self._drain()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -138,6 +160,7 @@ class Daemon:
         if self._stop.is_set() or self._ctx is None:
             return
         self.ticks += 1
+        self.last_tick = time.monotonic()
         try:
             await self._start_due_feeds()
             for delivery in await run_due_digests(self._ctx):
@@ -147,6 +170,36 @@ class Daemon:
                 await self._claim_and_start(delivery)
         except Exception as exc:  # a tick must never kill the scheduler
             logs.event(logging.ERROR, "tick.error", error=f"{exc.__class__.__name__}: {exc}")
+
+    async def prune(self) -> None:
+        """Daily retention: prune never-matched entries older than settings.retention."""
+        keep = self.watchlist.config.settings.retention.entries
+        if keep is None:
+            return
+        now = utcnow()
+        try:
+            n = await asyncio.to_thread(self.store.prune_entries, now - keep, now)
+        except Exception as exc:
+            logs.event(logging.ERROR, "retention", outcome="error", error=str(exc))
+            return
+        logs.event(logging.INFO, "retention", pruned=n, older_than=f"{keep.days}d")
+
+    # --- what /healthz, /readyz and /metrics ask (monitor.web.Probe) --------------------------
+
+    def last_tick_age(self) -> float | None:
+        return None if self.last_tick is None else time.monotonic() - self.last_tick
+
+    def stale_after(self) -> float:
+        return max(30.0, 10 * self.tick_seconds)
+
+    def watchlist_loaded(self) -> bool:
+        return self._ctx is not None and self._ctx.watchlist is not None
+
+    def ping_database(self) -> None:
+        self.store.ping()
+
+    def health_figures(self) -> HealthFigures:
+        return self.store.health_figures()
 
     async def _start_due_feeds(self) -> None:
         free = self.max_concurrency - len(self._feeds)
