@@ -112,16 +112,18 @@ class OpsMixin:
                     DeliveryRow.status == "pending"
                 )
             ).one()
-            errors = dict(
-                s.execute(select(FeedRow.id, FeedRow.error_count).where(FeedRow.enabled.is_(True)))
-                .tuples()
-                .all()
-            )
-            by_watch = dict(
-                s.execute(select(MatchRow.watch_id, func.count()).group_by(MatchRow.watch_id))
-                .tuples()
-                .all()
-            )
+            errors = {
+                str(fid): int(n)
+                for fid, n in s.execute(
+                    select(FeedRow.id, FeedRow.error_count).where(FeedRow.enabled.is_(True))
+                )
+            }
+            by_watch = {
+                str(w): int(n)
+                for w, n in s.execute(
+                    select(MatchRow.watch_id, func.count()).group_by(MatchRow.watch_id)
+                )
+            }
             # min() bypasses UTCDateTime: naive UTC (or text, on SQLite) comes back.
             return HealthFigures(int(depth or 0), _aware(oldest), errors, by_watch)
 
