@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--log-format",
         choices=["text", "json"],
-        default=os.environ.get("MONITOR_LOG_FORMAT") or "text",
+        default=(os.environ.get("MONITOR_LOG_FORMAT") or "text").lower(),
         help="text (key=value) or json (one object per line); default $MONITOR_LOG_FORMAT or text",
     )
     parser = argparse.ArgumentParser(

@@ -106,7 +106,7 @@ class Daemon:
             self.prune,
             "interval",
             hours=24,
-            next_run_time=utcnow() + timedelta(minutes=1),
+            next_run_time=utcnow(),  # at start, then daily
             max_instances=1,
             coalesce=True,
             id="retention",

@@ -241,3 +241,81 @@ def test_http_listen_in_the_watchlist_is_validated(tmp_path: Path) -> None:
     assert re.search(
         r"watchlist.yaml:6:13: settings.http.listen: invalid listen address 'nope'", r.stdout
     ), r.stdout
+
+
+def test_daemon_prunes_at_start_and_a_pruned_entry_never_comes_back(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from monitor.types import EntryData, FeedSpec, FeedUpdate, IncomingEntry, MatchResult
+    from storage.store import Store
+
+    feed = FeedFile(httpserver, "/wire.xml")
+    old = datetime.now(UTC) - timedelta(days=200)
+    feed.items = [Item("old-1", "Markets close mixed", published=old)]
+    url = httpserver.url_for("/wire.xml")
+    config = write_watchlist(tmp_path / "watchlist.yaml", [("wire", url)])
+    config.write_text(
+        config.read_text().replace(
+            "  timezone: UTC\n", "  timezone: UTC\n  retention:\n    entries: 180d\n"
+        )
+    )
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        store.sync_config([FeedSpec("wire", url)], {}, "r0", "", old)
+        match = MatchResult("api-broadening", ("Muse Spark API",), "s")
+        store.ingest(
+            FeedUpdate(
+                "wire",
+                old,
+                old,
+                status=200,
+                revision="r0",
+                entries=(
+                    IncomingEntry(
+                        EntryData("old-1", "https://news.example.com/old-1", "Markets close mixed"),
+                        "https://news.example.com/old-1",
+                        (),
+                        False,
+                    ),
+                    IncomingEntry(
+                        EntryData("old-2", "https://news.example.com/old-2", "Muse Spark API"),
+                        "https://news.example.com/old-2",
+                        (match,),
+                        False,
+                    ),
+                ),
+            )
+        )
+    finally:
+        store.close()
+    log = tmp_path / "d.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [*MONITOR, "run", "--config", str(config), "--tick", "0.2"],
+            stdout=fh,
+            stderr=fh,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            text = log.read_text()
+            if "retention pruned=1" in text and "poll feed=wire" in text:
+                break
+            assert proc.poll() is None, text
+            time.sleep(0.1)
+        assert "retention pruned=1 older_than=180d" in text, text
+        # The server still carries the pruned entry: it is not new.
+        assert "poll feed=wire outcome=ok status=200 new=0 matches=0" in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    r = subprocess.run(
+        [*MONITOR, "db", "stats", "--format", "json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    stats = json.loads(r.stdout)
+    assert stats["pruned_entries"] == 1 and stats["rows"]["entries"] == 2
+    assert stats["rows"]["matches"] == 1
