@@ -94,6 +94,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sock = web.bind(*parse_listen(listen))
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"--http / settings.http.listen: {exc}") from exc
+        if args.lease.total_seconds() <= FetchLimits().total_timeout:
+            logs.event(
+                30,
+                "config.warning",
+                problem=f"--lease {args.lease.total_seconds():g}s is not above the fetch timeout "
+                f"({FetchLimits().total_timeout:g}s): a slow feed may be taken over and polled twice",
+            )
         store = _open(wl)
         try:
             daemon = Daemon(wl, store, tick_seconds=args.tick, lease=args.lease, http_socket=sock)
