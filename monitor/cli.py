@@ -16,13 +16,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli_feeds, cli_watch, logs
+from monitor import cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -37,13 +37,14 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
-from monitor.scheduler import USER_AGENT, Daemon, parse_executor
+from monitor.scheduler import LEASE, USER_AGENT, Daemon, parse_executor
 from monitor.types import FeedState, Match
 from monitor.watchlist import (
     LoadedWatchlist,
     config_path,
     load_watchlist,
     parse_duration,
+    parse_listen,
     render_problem,
 )
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
@@ -69,20 +70,47 @@ def _open(wl: LoadedWatchlist) -> Store:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def http_listen(args: argparse.Namespace, wl: LoadedWatchlist | None) -> str | None:
+    """Where health and metrics listen: --http, else $MONITOR_HTTP, else settings.http.listen."""
+    value = getattr(args, "http", None) or os.environ.get("MONITOR_HTTP")
+    if not value and wl is not None:
+        value = wl.config.settings.http.listen
+    return value.strip() if value and value.strip() else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     wl = _load(args)
     lock = None
+    # SQLite: one daemon per database file. PostgreSQL: any number of replicas share the
+    # work through leases, so there is nothing to lock.
     path = sqlite_path(wl.database_url)
     if path is not None:
         lock = DaemonLock(path)
         lock.acquire()
+    sock = None
     try:
+        listen = http_listen(args, wl)
+        if listen:
+            try:
+                sock = web.bind(*parse_listen(listen))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"--http / settings.http.listen: {exc}") from exc
+        if args.lease.total_seconds() <= FetchLimits().total_timeout:
+            logs.event(
+                30,
+                "config.warning",
+                problem=f"--lease {args.lease.total_seconds():g}s is not above the fetch timeout "
+                f"({FetchLimits().total_timeout:g}s): a slow feed may be taken over and polled twice",
+            )
         store = _open(wl)
         try:
-            asyncio.run(Daemon(wl, store, tick_seconds=args.tick).run())
+            daemon = Daemon(wl, store, tick_seconds=args.tick, lease=args.lease, http_socket=sock)
+            asyncio.run(daemon.run())
         finally:
             store.close()
     finally:
+        if sock is not None:
+            sock.close()
         if lock:
             lock.release()
     return 0
@@ -381,6 +409,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------------
 
 
+def _duration_arg(value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -391,6 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=(os.environ.get("MONITOR_LOG_FORMAT") or "text").lower(),
+        help="text (key=value) or json (one object per line); default $MONITOR_LOG_FORMAT or text",
+    )
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Catalyst Monitor: watch news feeds for an investment thesis's catalysts.",
@@ -400,6 +441,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run the daemon (polls feeds, sends digests)")
     p.add_argument("--tick", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--lease",
+        type=_duration_arg,
+        default=LEASE,
+        metavar="DURATION",
+        help="how long a replica holds a feed or delivery it is working on; another replica "
+        "takes it over after this when the holder died (default 5m; keep it above a fetch's "
+        "60s timeout)",
+    )
+    p.add_argument(
+        "--http",
+        metavar="[HOST:]PORT",
+        help="serve /healthz, /readyz and /metrics here (a bare port binds 127.0.0.1; "
+        "default: $MONITOR_HTTP, else settings.http.listen, else off)",
+    )
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("poll", parents=[common], help="poll every enabled feed once now")
@@ -448,12 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_db_upgrade)
     cli_feeds.register(sub, common)
     cli_watch.register(sub, common)
+    cli_ops.register(sub, common)
+    cli_opml.register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.setup(args.log_level)
+    logs.setup(args.log_level, args.log_format)
     try:
         return int(args.fn(args))
     except ConfigError as exc:

@@ -1,4 +1,4 @@
-"""Logging: one line per event, ``key=value`` fields, to stderr.
+"""Logging: one line per event, ``key=value`` fields (or one JSON object), to stderr.
 
 Owns the format and a helper that keeps every event to one line. Secrets never reach it:
 callers pass digest ids and redacted hosts, never webhook URLs or keys.
@@ -6,6 +6,7 @@ callers pass digest ids and redacted hosts, never webhook URLs or keys.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -21,9 +22,32 @@ class _Formatter(logging.Formatter):
         super().__init__("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
 
 
-def setup(level: str = "INFO") -> None:
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, event and the event's fields, typed as given
+    (numbers stay numbers). Records from other libraries carry ``logger`` and ``message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out["event"] = getattr(record, "event", record.getMessage())
+            for k, v in fields.items():
+                out.setdefault(k, v if isinstance(v, int | float | bool) else str(v))
+        else:
+            out["logger"] = record.name
+            out["message"] = record.getMessage()
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _Formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
@@ -42,5 +66,6 @@ def _value(v: Any) -> str:
 def event(level: int, name: str, **fields: Any) -> None:
     """Log ``name key=value ...`` on one line."""
     if log.isEnabledFor(level):
-        parts = [name, *(f"{k}={_value(v)}" for k, v in fields.items() if v is not None)]
-        log.log(level, " ".join(parts))
+        kept = {k: v for k, v in fields.items() if v is not None}
+        parts = [name, *(f"{k}={_value(v)}" for k, v in kept.items())]
+        log.log(level, " ".join(parts), extra={"event": name, "fields": kept})

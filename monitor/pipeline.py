@@ -30,7 +30,7 @@ import logging
 import pickle
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor import logs
+from monitor import logs, metrics
 from monitor.deliver import post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
@@ -111,6 +111,9 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     per_host: int = 4  # concurrent requests to one host (news.google.com, 127.0.0.1, ...)
     jitter: Callable[[], float] = random.random  # in [0, 1); tests pass a constant
+    # Called when a feed's request is about to start (after waiting for its host slot);
+    # False means the lease was lost and the feed must not be polled by us.
+    lease_check: Callable[[FeedState], Awaitable[bool]] | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
     _matcher_blob: tuple[str, bytes] | None = field(default=None, repr=False)
 
@@ -200,6 +203,18 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
 
     try:
         async with ctx.host_slot(feed.url):
+            # The schedule counts from the request, not from the lease: a feed that waited
+            # for its host slot must not come due again early.
+            now = ctx.clock()
+            if ctx.lease_check is not None and not await ctx.lease_check(feed):
+                logs.event(
+                    logging.WARNING,
+                    "poll",
+                    feed=feed.id,
+                    outcome="skipped",
+                    reason="lease lost while queued",
+                )
+                return PollReport(feed.id, error="skipped: lease lost while queued")
             result = await fetch_feed(
                 ctx.client,
                 feed.id,
@@ -234,6 +249,7 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
         return await _record(ctx, update, started, PollReport(feed.id, exc.status, error=str(exc)))
 
     max_age = freshness_lifetime(result.headers, now)
+    metrics.bytes_fetched(len(result.body or b""))
     if result.not_modified or result.body is None:
         update = FeedUpdate(
             feed.id,
@@ -328,6 +344,7 @@ async def _record(
         logs.event(
             logging.ERROR, "poll", feed=update.feed_id, outcome="storage-error", error=str(exc)
         )
+        metrics.poll_recorded("storage-error", time.monotonic() - started, 0, 0)
         return replace(report, elapsed=time.monotonic() - started)
     report = replace(
         report,
@@ -336,6 +353,7 @@ async def _record(
         elapsed=time.monotonic() - started,
     )
     outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
+    metrics.poll_recorded(outcome, report.elapsed, report.new_entries, report.new_matches)
     logs.event(
         logging.WARNING if report.error else logging.INFO,
         "poll",
@@ -445,6 +463,7 @@ async def attempt_delivery(ctx: Context, delivery: Delivery) -> Delivery:
     if not outcome.ok and outcome.retryable and now - delivery.created_at < MAX_RETRY_AGE:
         next_at = now + retry_delay(delivery.attempts + 1, outcome.retry_after)
     updated = await asyncio.to_thread(ctx.store.record_attempt, delivery.id, outcome, now, next_at)
+    metrics.delivery_attempted(updated.status)
     logs.event(
         logging.INFO if outcome.ok else logging.WARNING,
         "delivery",

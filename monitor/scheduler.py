@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -42,6 +43,8 @@ from monitor.pipeline import (
 from monitor.reload import Reloader
 from monitor.types import Delivery, FeedState
 from monitor.watchlist import LoadedWatchlist
+from monitor.web import HttpService
+from storage.ops import HealthFigures
 from storage.store import Store
 
 USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
@@ -69,6 +72,8 @@ class Daemon:
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
         parse_workers: int = 2,
+        lease: timedelta = LEASE,
+        http_socket: socket.socket | None = None,
     ) -> None:
         self.watchlist = watchlist
         self.store = store
@@ -77,8 +82,12 @@ class Daemon:
         self.grace_seconds = grace_seconds
         self.limits = limits or FetchLimits()
         self.parse_workers = parse_workers
+        self.lease = lease
+        self.http_socket = http_socket
+        self.last_tick: float | None = None  # monotonic time of the last tick's start
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, asyncio.Task[Any]] = {}
+        self._leased_at: dict[str, float] = {}  # feed id -> monotonic time of its lease
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
         self._stop = asyncio.Event()
         self._ctx: Context | None = None
@@ -90,7 +99,9 @@ class Daemon:
     async def run(self) -> None:
         client = build_client(self.limits, USER_AGENT)
         executor = parse_executor(self.parse_workers)
-        self._ctx = Context(self.store, client, self.watchlist, self.limits, executor)
+        self._ctx = Context(
+            self.store, client, self.watchlist, self.limits, executor, lease_check=self._lease_check
+        )
         await asyncio.to_thread(sync_watchlist, self.store, self.watchlist, utcnow())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -106,10 +117,23 @@ class Daemon:
             id="tick",
             misfire_grace_time=None,
         )
+        scheduler.add_job(
+            self.prune,
+            "interval",
+            hours=24,
+            next_run_time=utcnow(),  # at start, then daily
+            max_instances=1,
+            coalesce=True,
+            id="retention",
+        )
         scheduler.start()
         reloader = Reloader(self.watchlist, self._apply_watchlist)
         loop.add_signal_handler(signal.SIGHUP, reloader.request, "SIGHUP")
         watcher = asyncio.create_task(reloader.watch(self._stop), name="watchlist-watch")
+        http = None
+        if self.http_socket is not None:
+            http = HttpService(self, self.http_socket)
+            http.start()
         cfg = self.watchlist.config
         logs.event(
             logging.INFO,
@@ -120,12 +144,15 @@ class Daemon:
             watch=len(cfg.watch),
             digests=len(cfg.digests),
             pid=os.getpid(),
+            http="{}:{}".format(*self.http_socket.getsockname()[:2]) if self.http_socket else None,
         )
         try:
             await self._stop.wait()
         finally:
             scheduler.shutdown(wait=False)
             watcher.cancel()
+            if http is not None:
+                await http.stop()
             await self._drain()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -159,6 +186,7 @@ class Daemon:
         if self._stop.is_set() or self._ctx is None:
             return
         self.ticks += 1
+        self.last_tick = time.monotonic()
         try:
             await self._start_due_feeds()
             # New digests go to the outbox; they are sent by the due-deliveries step below,
@@ -167,9 +195,39 @@ class Daemon:
             await run_due_digests(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
-                self._start_delivery(delivery)
+                await self._claim_and_start(delivery)
         except Exception as exc:  # a tick must never kill the scheduler
             logs.event(logging.ERROR, "tick.error", error=f"{exc.__class__.__name__}: {exc}")
+
+    async def prune(self) -> None:
+        """Daily retention: prune never-matched entries older than settings.retention."""
+        keep = self.watchlist.config.settings.retention.entries
+        if keep is None:
+            return
+        now = utcnow()
+        try:
+            n = await asyncio.to_thread(self.store.prune_entries, now - keep, now)
+        except Exception as exc:
+            logs.event(logging.ERROR, "retention", outcome="error", error=str(exc))
+            return
+        logs.event(logging.INFO, "retention", pruned=n, older_than=f"{keep.days}d")
+
+    # --- what /healthz, /readyz and /metrics ask (monitor.web.Probe) --------------------------
+
+    def last_tick_age(self) -> float | None:
+        return None if self.last_tick is None else time.monotonic() - self.last_tick
+
+    def stale_after(self) -> float:
+        return max(30.0, 10 * self.tick_seconds)
+
+    def watchlist_loaded(self) -> bool:
+        return self._ctx is not None and self._ctx.watchlist is not None
+
+    def ping_database(self) -> None:
+        self.store.ping()
+
+    def health_figures(self) -> HealthFigures:
+        return self.store.health_figures()
 
     async def _start_due_feeds(self) -> None:
         free = self.max_concurrency - len(self._feeds)
@@ -179,12 +237,26 @@ class Daemon:
             self.store.due_feeds,
             utcnow(),
             owner=self.owner,
-            lease=LEASE,
+            lease=self.lease,
             limit=free,
             exclude=list(self._feeds),
         )
+        leased_at = time.monotonic()
         for feed in due:
+            self._leased_at[feed.id] = leased_at
             self._feeds[feed.id] = asyncio.create_task(self._refresh(feed), name=f"feed:{feed.id}")
+
+    async def _lease_check(self, feed: FeedState) -> bool:
+        """Renew a feed's lease if half of it went by while the feed waited for its host."""
+        leased_at = self._leased_at.get(feed.id)
+        if leased_at is None or time.monotonic() - leased_at < self.lease.total_seconds() / 2:
+            return True
+        ok = await asyncio.to_thread(
+            self.store.renew_lease, feed.id, self.owner, utcnow(), self.lease
+        )
+        if ok:
+            self._leased_at[feed.id] = time.monotonic()
+        return ok
 
     async def _refresh(self, feed: FeedState) -> None:
         assert self._ctx is not None
@@ -200,6 +272,14 @@ class Daemon:
             )
         finally:
             self._feeds.pop(feed.id, None)
+            self._leased_at.pop(feed.id, None)
+
+    async def _claim_and_start(self, delivery: Delivery) -> None:
+        """POST a due delivery unless another replica claimed this attempt first."""
+        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+            return
+        if await asyncio.to_thread(self.store.claim_delivery, delivery, utcnow(), self.lease):
+            self._start_delivery(delivery)
 
     def _start_delivery(self, delivery: Delivery) -> None:
         if delivery.status != "pending" or delivery.digest_id in self._deliveries:

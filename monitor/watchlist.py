@@ -86,6 +86,47 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_LISTEN_RE = re.compile(r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)?:)?(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or a bare ``PORT`` (which binds 127.0.0.1 only).
+    Port 0 picks a free port (the daemon logs which)."""
+    m = _LISTEN_RE.match(value.strip())
+    port = int(m.group("port")) if m else -1
+    if not m or not 0 <= port < 65536:
+        raise ValueError(
+            f"invalid listen address {value!r}: use PORT, HOST:PORT or [IPv6]:PORT, "
+            "e.g. 127.0.0.1:8787"
+        )
+    host = (m.group("host") or "127.0.0.1").strip("[]")
+    return host, port
+
+
+class HttpSettings(_Model):
+    listen: str | None = None  # health, readiness and metrics; off unless set
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, v: str | None) -> str | None:
+        if v is not None and v.strip():
+            parse_listen(v)
+        return v or None
+
+
+class RetentionSettings(_Model):
+    # Entries that never matched are pruned this long after they were first seen (their
+    # identity is kept so they never come back as new); None keeps them forever.
+    entries: Duration | None = None
+
+    @field_validator("entries")
+    @classmethod
+    def _min_retention(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v < timedelta(days=1):
+            raise ValueError("retention.entries must be at least 1d")
+        return v
+
+
 class Settings(_Model):
     database: str = "monitor.db"
     timezone: str = "UTC"
@@ -100,6 +141,8 @@ class Settings(_Model):
         default=None,
         description="Date of the thesis: entries dated before it are restatements, not events.",
     )
+    http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -18,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import AlreadyRunning, StorageError
@@ -100,10 +100,22 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+# Any constant: replicas starting together on PostgreSQL take this advisory lock so only
+# one of them creates or migrates the schema; the others wait, then find it at head.
+_SCHEMA_LOCK = 0x6361745F6D6F6E  # "cat_mon"
+
+
+def _serialize_schema_changes(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+    # SQLite: the transaction began with BEGIN IMMEDIATE, which already excludes writers.
+
+
 def upgrade(engine: Engine, target: str = "head") -> None:
-    """Apply migrations up to ``target`` (``monitor db upgrade``)."""
+    """Apply migrations up to ``target`` (``monitor db upgrade``), one process at a time."""
     cfg = _alembic_config()
     with engine.begin() as conn:
+        _serialize_schema_changes(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, target)
 
@@ -123,7 +135,13 @@ def ensure_schema(engine: Engine, url: str) -> None:
         return
     if current is None and not (tables - {"alembic_version"}):
         try:
-            upgrade(engine)
+            with engine.begin() as conn:
+                _serialize_schema_changes(conn)
+                # Another replica may have created it while this one waited for the lock.
+                if MigrationContext.configure(conn).get_current_revision() is None:
+                    cfg = _alembic_config()
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot create the schema in {redact(url)}: {exc}") from exc
         return

@@ -99,6 +99,9 @@ class EntryRow(Base):
     source: Mapped[str | None] = mapped_column(Text)
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Set when retention dropped the text of an entry that never matched; the row (its
+    # link hash) and its sightings (GUID hashes) stay so it is never taken for new again.
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sightings: Mapped[list[SightingRow]] = relationship(back_populates="entry", lazy="raise")
 

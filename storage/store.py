@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import StorageError
@@ -47,6 +47,7 @@ from storage.models import (
     RevisionRow,
     SightingRow,
 )
+from storage.ops import OpsMixin
 
 T = TypeVar("T")
 _CHUNK = 500  # bound the number of bind parameters per IN (...)
@@ -61,7 +62,16 @@ def _chunks(items: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-class Store(FeedAdminMixin):
+def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
+    """A concurrent writer's fault, worth retrying: PostgreSQL unique violation (23505),
+    serialization failure (40001), deadlock (40P01); SQLite's UNIQUE constraint."""
+    if isinstance(exc, IntegrityError):
+        code = getattr(exc.orig, "sqlstate", None)
+        return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
+
+
+class Store(FeedAdminMixin, OpsMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -79,14 +89,22 @@ class Store(FeedAdminMixin):
     def close(self) -> None:
         self.engine.dispose()
 
-    def _run(self, what: str, fn: Callable[[Session], T]) -> T:
-        try:
-            with self._session.begin() as session:
-                return fn(session)
-        except OperationalError as exc:
-            raise StorageError(f"database {redact(self.url)}: {what} failed: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database {redact(self.url)}: {what} failed: {exc}") from exc
+    def _run(self, what: str, fn: Callable[[Session], T], *, retries: int = 0) -> T:
+        """Run ``fn`` in one transaction. With ``retries``, a transaction that lost a race
+        with another replica (unique violation, deadlock, serialization failure) is run
+        again from the start: it then sees the winner's rows and adds only what is new."""
+        for attempt in range(retries + 1):
+            try:
+                with self._session.begin() as session:
+                    return fn(session)
+            except (IntegrityError, OperationalError) as exc:
+                if attempt < retries and _is_conflict(exc):
+                    continue
+                detail = exc.orig if isinstance(exc, OperationalError) else exc
+                raise StorageError(f"database {redact(self.url)}: {what} failed: {detail}") from exc
+            except SQLAlchemyError as exc:
+                raise StorageError(f"database {redact(self.url)}: {what} failed: {exc}") from exc
+        raise AssertionError("unreachable")
 
     # --- configuration -------------------------------------------------------------------
 
@@ -146,7 +164,7 @@ class Store(FeedAdminMixin):
             if s.get(RevisionRow, revision) is None:
                 s.add(RevisionRow(revision=revision, loaded_at=now, text=text))
 
-        self._run("syncing the watchlist", fn)
+        self._run("syncing the watchlist", fn, retries=3)
 
     # --- feeds -----------------------------------------------------------------------------
 
@@ -188,6 +206,29 @@ class Store(FeedAdminMixin):
             return [self._feed_state(r, None) for r in rows]
 
         return self._run("leasing due feeds", fn)
+
+    def renew_lease(self, feed_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Extend ``owner``'s lease on a feed; False when it has expired or passed to another.
+
+        A feed can wait in its host's queue after being leased (many feeds of one host, a
+        per-host limit); renewing before the request keeps a second replica from polling
+        it in the same interval, and a lost lease means: do not poll.
+        """
+
+        def fn(s: Session) -> bool:
+            res = s.execute(
+                update(FeedRow)
+                .where(
+                    FeedRow.id == feed_id,
+                    FeedRow.lease_owner == owner,
+                    FeedRow.lease_until >= now,
+                )
+                .values(lease_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+        return self._run(f"renewing the lease of feed {feed_id}", fn)
 
     def feed_states(self) -> list[FeedState]:
         def fn(s: Session) -> list[FeedState]:
@@ -273,7 +314,7 @@ class Store(FeedAdminMixin):
                 feed.title = update.title or feed.title
             return result
 
-        return self._run(f"recording feed {update.feed_id}", fn)
+        return self._run(f"recording feed {update.feed_id}", fn, retries=3)
 
     def _ingest_entries(self, s: Session, update: FeedUpdate) -> IngestResult:
         now = update.checked_at
@@ -302,14 +343,17 @@ class Store(FeedAdminMixin):
             if item.canonical_link
         }
         by_link: dict[str, int] = {}
+        pruned: set[int] = set()  # old entries retention emptied: sighted, never re-matched
         for hchunk in _chunks(list(link_hashes.values())):
-            by_link.update(
-                (h, i)
-                for h, i in s.execute(
-                    select(EntryRow.link_hash, EntryRow.id).where(EntryRow.link_hash.in_(hchunk))
+            for h, i, pruned_at in s.execute(
+                select(EntryRow.link_hash, EntryRow.id, EntryRow.pruned_at).where(
+                    EntryRow.link_hash.in_(hchunk)
                 )
-                if h is not None
-            )
+            ):
+                if h is not None:
+                    by_link[h] = i
+                if pruned_at is not None:
+                    pruned.add(i)
         # Bulk statements (one INSERT ... RETURNING per table, in parameter order) rather
         # than one ORM flush per row: a cold poll of 1,000 feeds stores ~35,000 entries, and
         # per-row flushes made storing, not parsing, the bottleneck (bench/poll_cycle.py).
@@ -383,6 +427,8 @@ class Store(FeedAdminMixin):
             )
         match_rows: list[dict[str, Any]] = []
         for entry_id, item in sighted:
+            if entry_id in pruned:
+                continue
             for m in item.matches:
                 if (entry_id, m.watch_id) in have:
                     continue
