@@ -19,6 +19,7 @@ PURE = [
     "urls",
     "text",
     "sources",
+    "stories",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]
