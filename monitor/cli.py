@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import logs
+from monitor import cli_deliveries, logs
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -36,6 +36,7 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
+from monitor.render import FORMATS, render
 from monitor.scheduler import USER_AGENT, Daemon
 from monitor.types import Match
 from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist, parse_duration
@@ -130,8 +131,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 )
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")
+                elif args.format == "summary":
+                    print(render_text(built.body))
                 else:
-                    print(built.body if args.format == "json" else render_text(built.body))
+                    for message in render(built.body, args.format):
+                        print(message.body, end="" if message.body.endswith("\n") else "\n")
             return 0
         return asyncio.run(_send_digests(wl, store, digests))
     finally:
@@ -369,7 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preview", action="store_true", help="print the digest; send and record nothing"
     )
-    p.add_argument("--format", choices=["text", "json"], default="text", help="preview format")
+    p.add_argument(
+        "--format",
+        choices=["summary", *FORMATS],
+        default="summary",
+        help="preview: a readable summary, or exactly the body/bodies a webhook of that "
+        "format would receive (one per line)",
+    )
     p.set_defaults(fn=cmd_digest)
 
     p = sub.add_parser("check", parents=[common], help="validate the watchlist")
@@ -389,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("webhook-secret", parents=[common], help="print a new random signing secret")
     p.set_defaults(fn=cmd_webhook_secret)
+
+    cli_deliveries.register(sub, common)
 
     p = sub.add_parser("db", parents=[common], help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -67,6 +67,7 @@ class Settings(_Model):
     timezone: str = "UTC"
     poll_interval: Duration = timedelta(minutes=15)
     alert_max_age: Duration = timedelta(days=7)
+    max_retry_age: Duration = timedelta(hours=72)
 
     @field_validator("timezone")
     @classmethod
@@ -119,7 +120,7 @@ class WatchItem(_Model):
 
 class Webhook(_Model):
     url: str = ""
-    format: Literal["json"] = "json"
+    format: Literal["json", "slack", "discord", "teams", "text"] = "json"
     secret: str = ""
 
     @field_validator("secret")

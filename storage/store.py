@@ -34,6 +34,7 @@ from monitor.types import (
     IngestResult,
     Match,
 )
+from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.models import (
     AttemptRow,
@@ -60,7 +61,7 @@ def _chunks(items: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-class Store:
+class Store(DeliveryStore):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -554,6 +555,7 @@ class Store:
             window_since=r.window_since,
             window_until=r.window_until,
             body=r.body,
+            parts_sent=r.parts_sent or 0,
         )
 
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]:
