@@ -278,7 +278,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             state = digests.get(d.id)
             last = store.last_delivery(d.id)
             queued = len(store.queued_deliveries(d.id))
-            rows.append((d, state, last, queued))
+            failed = len(store.deliveries(digest_id=d.id, status="failed", limit=1000))
+            rows.append((d, state, last, queued, failed))
     finally:
         store.close()
     out = _console()
@@ -308,9 +309,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     out.print(t)
     d_table = Table(title="Digests")
-    for col in ("digest", "next run", "last delivery", "outcome", "queued"):
+    for col in ("digest", "next run", "last delivery", "outcome", "queued", "failed"):
         d_table.add_column(col, overflow="fold")
-    for d, state, last, queued in rows:
+    for d, state, last, queued, failed in rows:
         outcome = "-"
         if last:
             outcome = last.status + (f" ({last.last_error})" if last.last_error else "")
@@ -320,6 +321,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_local(last.created_at, tz)} {last.id}" if last else "-",
             outcome,
             str(queued),
+            str(failed) + (" (monitor deliveries --status failed)" if failed else ""),
         )
     out.print(d_table)
     return 0

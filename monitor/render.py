@@ -214,6 +214,10 @@ def _sources_line(s: StoryView, limit: int = 3) -> str:
     return text
 
 
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _count_line(s: StoryView) -> str:
     if s.entry_count <= 1:
         return ""
@@ -261,11 +265,11 @@ def _slack_story(s: StoryView) -> dict[str, Any]:
 
 def render_slack(body: str) -> list[Message]:
     v = view(body)
-    head = f"Catalyst digest {v.digest}: {v.story_count} stories ({v.match_count} matches)"
+    head = f"Catalyst digest {v.digest}: {_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')})"
     window = f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}"
     blocks: list[dict[str, Any]] = []
     for item in v.items:
-        intro = f"*{slack_escape(item.name, 500)}* ({len(item.stories)} stories)"
+        intro = f"*{slack_escape(item.name, 500)}* ({_n(len(item.stories), 'story', 'stories')})"
         if item.why:
             intro += f"\n{slack_escape(item.why, 2000)}"
         group: list[dict[str, Any]] = [
@@ -343,7 +347,9 @@ def render_discord(body: str) -> list[Message]:
     embeds: list[dict[str, Any]] = []
     for item in v.items:
         lines = [_discord_story(s) for s in item.stories]
-        title = discord_plain(f"{item.name} ({len(item.stories)} stories)", DISCORD_TITLE)
+        title = discord_plain(
+            f"{item.name} ({_n(len(item.stories), 'story', 'stories')})", DISCORD_TITLE
+        )
         footer = discord_plain(item.why, 1000) if item.why else ""
         # Fill descriptions up to 3000 characters (each story line is at most ~2100, so
         # one always fits); the rest of the item's stories go to its next embed.
@@ -356,8 +362,8 @@ def render_discord(body: str) -> list[Message]:
             embeds.append(embed)
             first = False
     head = (
-        f"**Catalyst digest {discord_escape(v.digest, 64)}**: {v.story_count} stories "
-        f"({v.match_count} matches), {_short_time(_parse_time(v.since))} → "
+        f"**Catalyst digest {discord_escape(v.digest, 64)}**: {_n(v.story_count, 'story', 'stories')} "
+        f"({_n(v.match_count, 'match', 'matches')}), {_short_time(_parse_time(v.since))} → "
         f"{_short_time(_parse_time(v.until))}"
     )
     messages: list[list[dict[str, Any]]] = [[]]
@@ -459,14 +465,14 @@ def _teams_message(body: list[dict[str, Any]]) -> dict[str, Any]:
 
 def render_teams(body: str) -> list[Message]:
     v = view(body)
-    head = f"Catalyst digest {v.digest}: {v.story_count} stories ({v.match_count} matches)"
+    head = f"Catalyst digest {v.digest}: {_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')})"
     window = f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}"
     parts: list[dict[str, Any]] = []
     for item in v.items:
         parts.append(
             {
                 "type": "TextBlock",
-                "text": f"{teams_escape(item.name, 300)} ({len(item.stories)} stories)",
+                "text": f"{teams_escape(item.name, 300)} ({_n(len(item.stories), 'story', 'stories')})",
                 "weight": "Bolder",
                 "size": "Medium",
                 "wrap": True,
@@ -528,11 +534,14 @@ def render_markdown(body: str) -> str:
     v = view(body)
     lines = [
         f"# Catalyst digest {markdown_escape(v.digest, 64)}",
-        f"{v.story_count} stories ({v.match_count} matches), "
+        f"{_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')}), "
         f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}",
     ]
     for item in v.items:
-        lines += ["", f"## {markdown_escape(item.name, 300)} ({len(item.stories)} stories)"]
+        lines += [
+            "",
+            f"## {markdown_escape(item.name, 300)} ({_n(len(item.stories), 'story', 'stories')})",
+        ]
         if item.why:
             lines.append(f"_{markdown_escape(item.why, 1000)}_")
         lines.append("")

@@ -176,6 +176,8 @@ def test_deliveries_list_and_retry_a_failed_delivery(
     assert row["last_error"] == "HTTP 400"
     code, out, _ = run(capsys, "deliveries", "--config", str(config), "--status", "failed")
     assert code == 0 and failed.id in out and "HTTP 400" in out
+    code, out, _ = run(capsys, "status", "--config", str(config))
+    assert code == 0 and "1 (monitor deliveries --status failed)" in out
 
     code, out, _ = run(capsys, "deliveries", "retry", failed.id, "--config", str(config))
     assert code == 0, out
