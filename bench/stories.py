@@ -1,7 +1,8 @@
 """Pairwise precision and recall of "same story" on the labelled clusters.
 
-Reads ``tests/quality/stories.json`` (67 hand-labelled clusters), clusters the tuning
-two thirds and the held-out third each on its own with ``monitor.stories.cluster``, and
+Reads ``tests/quality/stories.json`` (67 hand-labelled clusters) and
+``stories_holdout2.json`` (21 more: a second held-out set), clusters the tuning two thirds,
+the held-out third and the second held-out set each on its own with ``monitor.stories.cluster``, and
 prints a Markdown table: for every pair of entries, is it "same story" in the labels and
 in the output? Precision = correct same-story pairs / predicted pairs; recall = correct /
 labelled pairs. Also the whole set at once (a digest of ~170 entries) and the time per
@@ -24,6 +25,7 @@ from pathlib import Path
 from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryItem, cluster
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "quality" / "stories.json"
+HOLDOUT2 = DATA.with_name("stories_holdout2.json")
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,13 @@ class Labelled:
     label: str
 
 
-def load(path: Path = DATA) -> tuple[list[Labelled], list[Labelled]]:
-    """(tuning set, held-out set): held out = clusters at 0-based index i, i % 3 == 2."""
+def load(path: Path = DATA, *, all_held_out: bool = False) -> tuple[list[Labelled], list[Labelled]]:
+    """(tuning set, held-out set): held out = clusters at 0-based index i, i % 3 == 2
+    (every cluster with ``all_held_out``, for ``stories_holdout2.json``)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     tune: list[Labelled] = []
     held: list[Labelled] = []
-    key = 0
+    key = 0 if path == DATA else 100_000
     for i, c in enumerate(data["clusters"]):
         for first_seen, source, link, title, summary in c["members"]:
             key += 1
@@ -49,7 +52,7 @@ def load(path: Path = DATA) -> tuple[list[Labelled], list[Labelled]]:
                 source=source,
                 first_seen=datetime.fromisoformat(first_seen.replace("Z", "+00:00")),
             )
-            (held if i % 3 == 2 else tune).append(Labelled(item, c["id"]))
+            (held if all_held_out or i % 3 == 2 else tune).append(Labelled(item, c["id"]))
     return tune, held
 
 
@@ -108,6 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     window = timedelta(hours=args.window_hours)
     tune, held = load()
+    _, held2 = load(HOLDOUT2, all_held_out=True)
     print(f"threshold {args.threshold}, window {args.window_hours:g} h\n")
     print(
         "| set | clusters | entries | labelled pairs | predicted pairs | precision | recall | median ms |"
@@ -116,7 +120,8 @@ def main() -> None:
     for name, rows in (
         ("tuning (2/3)", tune),
         ("held-out (1/3)", held),
-        ("all at once", tune + held),
+        ("held-out 2", held2),
+        ("all at once", tune + held + held2),
     ):
         score = evaluate(rows, threshold=args.threshold, window=window)
         times = []

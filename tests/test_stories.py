@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.stories import evaluate, load
+from bench.stories import HOLDOUT2, evaluate, load
 from monitor.stories import (
     StoryItem,
     clean_title,
@@ -190,11 +190,51 @@ def test_pairwise_precision_and_recall_on_the_tuning_two_thirds():
     assert score.recall >= 0.9, score.false_neg
 
 
-def test_pairwise_precision_and_recall_on_the_held_out_third():
-    # Measured once after tuning on the other two thirds: precision 0.927, recall 0.826.
-    # Recall misses the 0.9 target (translations with few shared names); this floor keeps
-    # the figure from sliding while that is worked on.
+def test_pairwise_precision_and_recall_on_the_held_out_third() -> None:
+    # Measured blind after tuning the word rule on the other two thirds: precision 0.927,
+    # recall 0.826. The anchor rule for translations was then tuned on the whole file
+    # (this third included): 0.935 / 0.935. So this set is no longer held out; see below.
     _, held = load()
     score = evaluate(held)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.8, score.false_neg
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_second_held_out_set() -> None:
+    # stories_holdout2.json was written and committed before the anchor rule; measured
+    # once with it: precision 1.000, recall 0.794 (0.735 without it). Recall misses the
+    # 0.9 target (German and Italian translations with few shared names); this floor keeps
+    # the figure from sliding while that is worked on.
+    _, held2 = load(HOLDOUT2, all_held_out=True)
+    score = evaluate(held2)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.75, score.false_neg
+
+
+def test_a_translation_joins_by_shared_names_and_figures() -> None:
+    en = item(
+        1,
+        "Nvidia reports record $57 billion revenue, data center sales up 66%",
+        "https://cnbc.example/1",
+        "CNBC",
+        "Nvidia posted third-quarter revenue of $57 billion and guided to $65 billion.",
+    )
+    fr = item(
+        2,
+        "Nvidia publie un chiffre d'affaires record de 57 milliards de dollars",
+        "https://lesechos.example/2",
+        "Les Echos",
+        "Nvidia prévoit 65 milliards pour le trimestre suivant.",
+        hours=1,
+    )
+    assert len(cluster([en, fr])) == 1
+    later = item(
+        3,
+        "Nvidia publie un chiffre d'affaires record de 57 milliards de dollars",
+        "https://lesechos.example/3",
+        "Les Echos",
+        "Nvidia prévoit 65 milliards pour le trimestre suivant.",
+        hours=30,
+    )
+    # The same names a day and more later: the words must carry it, not the names alone.
+    assert [len(s.members) for s in cluster([en, later])] == [1, 1]
