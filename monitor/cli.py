@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
+from monitor import cli_deliveries, cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
 from monitor.deliver import new_secret
 from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -37,6 +37,7 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
+from monitor.render import FORMATS, render
 from monitor.scheduler import LEASE, USER_AGENT, Daemon, parse_executor
 from monitor.types import FeedState, Match
 from monitor.watchlist import (
@@ -187,8 +188,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 )
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")
+                elif args.format == "summary":
+                    print(render_text(built.body))
                 else:
-                    print(built.body if args.format == "json" else render_text(built.body))
+                    for message in render(built.body, args.format):
+                        print(message.body, end="" if message.body.endswith("\n") else "\n")
             return 0
         return asyncio.run(_send_digests(wl, store, digests))
     finally:
@@ -340,7 +344,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             state = digests.get(d.id)
             last = store.last_delivery(d.id)
             queued = len(store.queued_deliveries(d.id))
-            rows.append((d, state, last, queued))
+            failed = len(store.deliveries(digest_id=d.id, status="failed", limit=1000))
+            rows.append((d, state, last, queued, failed))
     finally:
         store.close()
     out = _console()
@@ -373,9 +378,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     out.print(t)
     d_table = Table(title="Digests")
-    for col in ("digest", "next run", "last delivery", "outcome", "queued"):
+    for col in ("digest", "next run", "last delivery", "outcome", "queued", "failed"):
         d_table.add_column(col, overflow="fold")
-    for d, state, last, queued in rows:
+    for d, state, last, queued, failed in rows:
         outcome = "-"
         if last:
             outcome = last.status + (f" ({last.last_error})" if last.last_error else "")
@@ -385,6 +390,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{_local(last.created_at, tz)} {last.id}" if last else "-",
             outcome,
             str(queued),
+            str(failed) + (" (monitor deliveries --status failed)" if failed else ""),
         )
     out.print(d_table)
     return 0
@@ -477,7 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--preview", action="store_true", help="print the digest; send and record nothing"
     )
-    p.add_argument("--format", choices=["text", "json"], default="text", help="preview format")
+    p.add_argument(
+        "--format",
+        choices=["summary", *FORMATS],
+        default="summary",
+        help="preview: a readable summary, or exactly the body/bodies a webhook of that "
+        "format would receive (one per line)",
+    )
     p.set_defaults(fn=cmd_digest)
 
     p = sub.add_parser("check", parents=[common], help="validate the watchlist")
@@ -497,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("webhook-secret", parents=[common], help="print a new random signing secret")
     p.set_defaults(fn=cmd_webhook_secret)
+
+    cli_deliveries.register(sub, common)
 
     p = sub.add_parser("db", parents=[common], help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)

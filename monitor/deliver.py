@@ -47,10 +47,14 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def signed_headers(
-    delivery_id: str, body: bytes, secret: str | None, timestamp: int
+    delivery_id: str,
+    body: bytes,
+    secret: str | None,
+    timestamp: int,
+    content_type: str = "application/json",
 ) -> dict[str, str]:
     headers = {
-        "content-type": "application/json",
+        "content-type": content_type,
         "user-agent": USER_AGENT,
         "webhook-id": delivery_id,
         "webhook-timestamp": str(timestamp),
@@ -92,6 +96,7 @@ async def post_delivery(
     body: str,
     *,
     timeout: float = 30.0,
+    content_type: str = "application/json",
 ) -> AttemptOutcome:
     """POST one attempt. Never raises for HTTP or network failures: it classifies them.
 
@@ -100,7 +105,7 @@ async def post_delivery(
     signature are computed afresh for every attempt; the id and body never change.
     """
     raw = body.encode()
-    headers = signed_headers(delivery_id, raw, secret, int(time.time()))
+    headers = signed_headers(delivery_id, raw, secret, int(time.time()), content_type)
     started = time.monotonic()
     try:
         resp = await client.post(url, content=raw, headers=headers, timeout=timeout)

@@ -45,6 +45,7 @@ from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
 from monitor.fetch import FetchLimits, fetch_feed
 from monitor.prepare import prepare_entries, prepare_in_worker
+from monitor.render import render
 from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
 from monitor.types import (
     AttemptOutcome,
@@ -59,7 +60,7 @@ from monitor.types import (
 )
 from monitor.watchlist import DigestConfig, LoadedWatchlist
 
-MAX_RETRY_AGE = timedelta(hours=72)
+MAX_RETRY_AGE = timedelta(hours=72)  # the default of settings.max_retry_age
 
 
 class StorePort(Protocol):
@@ -92,6 +93,7 @@ class StorePort(Protocol):
         next_attempt_at: datetime | None,
     ) -> Delivery: ...
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]: ...
+    def record_parts_sent(self, delivery_id: str, parts_sent: int) -> None: ...
     def due_digests(self, now: datetime, ids: Sequence[str]) -> list[DigestState]: ...
 
 
@@ -455,12 +457,11 @@ async def attempt_delivery(ctx: Context, delivery: Delivery) -> Delivery:
             reason="no webhook url configured",
         )
         return delivery
-    outcome = await post_delivery(
-        ctx.client, cfg.webhook.url, cfg.webhook.secret or None, delivery.id, delivery.body
-    )
+    outcome = await post_messages(ctx, delivery, cfg)
     now = ctx.clock()
     next_at: datetime | None = None
-    if not outcome.ok and outcome.retryable and now - delivery.created_at < MAX_RETRY_AGE:
+    max_age = ctx.watchlist.config.settings.max_retry_age
+    if not outcome.ok and outcome.retryable and now - delivery.created_at < max_age:
         next_at = now + retry_delay(delivery.attempts + 1, outcome.retry_after)
     updated = await asyncio.to_thread(ctx.store.record_attempt, delivery.id, outcome, now, next_at)
     metrics.delivery_attempted(updated.status)
@@ -478,6 +479,37 @@ async def attempt_delivery(ctx: Context, delivery: Delivery) -> Delivery:
         next=next_at.strftime("%Y-%m-%dT%H:%M:%SZ") if next_at else None,
     )
     return updated
+
+
+async def post_messages(ctx: Context, delivery: Delivery, cfg: DigestConfig) -> AttemptOutcome:
+    """POST the delivery in its webhook's format: one message, or several in order.
+
+    A format that needs several messages (a long Slack, Discord or Teams digest) resumes
+    after the ones already accepted (``parts_sent``), so a retry never repeats a part.
+    The first message carries the delivery id as ``webhook-id``; part n > 1 carries
+    ``<id>-<n>``. ``json`` sends the stored body itself, byte for byte.
+    """
+    messages = render(delivery.body, cfg.webhook.format)
+    elapsed = 0.0
+    outcome = AttemptOutcome(True)
+    for i in range(min(delivery.parts_sent, len(messages) - 1), len(messages)):
+        msg = messages[i]
+        outcome = await post_delivery(
+            ctx.client,
+            cfg.webhook.url,
+            cfg.webhook.secret or None,
+            delivery.id if i == 0 else f"{delivery.id}-{i + 1}",
+            msg.body,
+            content_type=msg.content_type,
+        )
+        elapsed += outcome.elapsed
+        if not outcome.ok:
+            if i > 0:
+                outcome = replace(outcome, error=f"part {i + 1}/{len(messages)}: {outcome.error}")
+            break
+        if i + 1 < len(messages):
+            await asyncio.to_thread(ctx.store.record_parts_sent, delivery.id, i + 1)
+    return replace(outcome, elapsed=elapsed)
 
 
 async def flush_digest(ctx: Context, digest_id: str) -> list[Delivery]:

@@ -220,6 +220,8 @@ class Delivery:
 
     ``status`` is one of: pending (queued, retried until delivered), delivered,
     failed (gave up: non-retryable answer), disabled (no webhook URL configured).
+    ``parts_sent`` counts the messages already sent when a format needs several
+    (Slack, Discord, Teams); a retry resumes after them.
     """
 
     id: str
@@ -234,6 +236,7 @@ class Delivery:
     window_since: datetime
     window_until: datetime
     body: str = field(repr=False, default="")
+    parts_sent: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ class Settings(_Model):
     )
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
+    max_retry_age: Duration = timedelta(hours=72)
 
     @field_validator("timezone")
     @classmethod
@@ -236,7 +237,7 @@ class WatchItem(_Model):
 
 class Webhook(_Model):
     url: str = ""
-    format: Literal["json"] = "json"
+    format: Literal["json", "slack", "discord", "teams", "text"] = "json"
     secret: str = ""
 
     @field_validator("secret")

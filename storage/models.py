@@ -185,6 +185,7 @@ class DeliveryRow(Base):
     window_since: Mapped[datetime] = mapped_column(UTCDateTime)
     window_until: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[str] = mapped_column(Text)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class DeliveryMatchRow(Base):

@@ -34,6 +34,7 @@ from monitor.types import (
     IngestResult,
     Match,
 )
+from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
 from storage.models import (
@@ -71,7 +72,7 @@ def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
 
-class Store(FeedAdminMixin, OpsMixin):
+class Store(FeedAdminMixin, OpsMixin, DeliveryStore):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -641,6 +642,7 @@ class Store(FeedAdminMixin, OpsMixin):
             window_since=r.window_since,
             window_until=r.window_until,
             body=r.body,
+            parts_sent=r.parts_sent or 0,
         )
 
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]:

@@ -19,6 +19,8 @@ PURE = [
     "urls",
     "text",
     "sources",
+    "stories",
+    "render",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module

@@ -1,0 +1,145 @@
+"""Pairwise precision and recall of "same story" on the labelled clusters.
+
+Reads ``tests/quality/stories.json`` (67 hand-labelled clusters) and
+``stories_holdout2.json`` (21 more: a second held-out set), clusters the tuning two thirds,
+the held-out third and the second held-out set each on its own with ``monitor.stories.cluster``, and
+prints a Markdown table: for every pair of entries, is it "same story" in the labels and
+in the output? Precision = correct same-story pairs / predicted pairs; recall = correct /
+labelled pairs. Also the whole set at once (a digest of ~170 entries) and the time per
+clustering run (median of ``--reps``).
+
+    .venv/bin/python bench/stories.py [--threshold 0.3] [--window-hours 36] [--reps 5] [--errors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryItem, cluster
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "quality" / "stories.json"
+HOLDOUT2 = DATA.with_name("stories_holdout2.json")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    item: StoryItem
+    label: str
+
+
+def load(path: Path = DATA, *, all_held_out: bool = False) -> tuple[list[Labelled], list[Labelled]]:
+    """(tuning set, held-out set): held out = clusters at 0-based index i, i % 3 == 2
+    (every cluster with ``all_held_out``, for ``stories_holdout2.json``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    tune: list[Labelled] = []
+    held: list[Labelled] = []
+    key = 0 if path == DATA else 100_000
+    for i, c in enumerate(data["clusters"]):
+        for first_seen, source, link, title, summary in c["members"]:
+            key += 1
+            item = StoryItem(
+                key=key,
+                title=title,
+                summary=summary,
+                link=link,
+                source=source,
+                first_seen=datetime.fromisoformat(first_seen.replace("Z", "+00:00")),
+            )
+            (held if all_held_out or i % 3 == 2 else tune).append(Labelled(item, c["id"]))
+    return tune, held
+
+
+@dataclass(frozen=True)
+class Score:
+    precision: float
+    recall: float
+    labelled_pairs: int
+    predicted_pairs: int
+    false_pos: tuple[tuple[str, str], ...]
+    false_neg: tuple[tuple[str, str], ...]
+
+
+def evaluate(
+    rows: list[Labelled],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    window: timedelta = DEFAULT_WINDOW,
+) -> Score:
+    label = {r.item.key: r.label for r in rows}
+    title = {r.item.key: r.item.title for r in rows}
+    predicted = {}
+    for n, story in enumerate(cluster([r.item for r in rows], threshold=threshold, window=window)):
+        for m in story.members:
+            predicted[m.key] = n
+    keys = sorted(label, key=str)
+    tp = fp = fn = 0
+    fps, fns = [], []
+    for a, b in combinations(keys, 2):
+        same_label = label[a] == label[b]
+        same_pred = predicted[a] == predicted[b]
+        if same_label and same_pred:
+            tp += 1
+        elif same_pred:
+            fp += 1
+            fps.append((title[a], title[b]))
+        elif same_label:
+            fn += 1
+            fns.append((title[a], title[b]))
+    return Score(
+        precision=tp / (tp + fp) if tp + fp else 1.0,
+        recall=tp / (tp + fn) if tp + fn else 1.0,
+        labelled_pairs=tp + fn,
+        predicted_pairs=tp + fp,
+        false_pos=tuple(fps),
+        false_neg=tuple(fns),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--window-hours", type=float, default=DEFAULT_WINDOW.total_seconds() / 3600)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--errors", action="store_true", help="list the wrong pairs")
+    args = ap.parse_args()
+    window = timedelta(hours=args.window_hours)
+    tune, held = load()
+    _, held2 = load(HOLDOUT2, all_held_out=True)
+    print(f"threshold {args.threshold}, window {args.window_hours:g} h\n")
+    print(
+        "| set | clusters | entries | labelled pairs | predicted pairs | precision | recall | median ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, rows in (
+        ("tuning (2/3)", tune),
+        ("held-out (1/3)", held),
+        ("held-out 2", held2),
+        ("all at once", tune + held + held2),
+    ):
+        score = evaluate(rows, threshold=args.threshold, window=window)
+        times = []
+        for _ in range(args.reps):
+            started = time.perf_counter()
+            cluster([r.item for r in rows], threshold=args.threshold, window=window)
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"| {name} | {len({r.label for r in rows})} | {len(rows)} | {score.labelled_pairs} "
+            f"| {score.predicted_pairs} | {score.precision:.3f} | {score.recall:.3f} "
+            f"| {statistics.median(times):.1f} |"
+        )
+        if args.errors:
+            for a, b in score.false_pos:
+                print(f"    FP: {a!r}  ~  {b!r}")
+            for a, b in score.false_neg:
+                print(f"    FN: {a!r}  ~  {b!r}")
+
+
+if __name__ == "__main__":
+    main()
