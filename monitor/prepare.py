@@ -19,7 +19,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.match import Matcher
-from monitor.parse import parse_feed
 from monitor.types import IncomingEntry
 from monitor.urls import canonical_link
 
@@ -39,6 +38,10 @@ def prepare_entries(
     max_entries: int = 1000,
 ) -> tuple[str | None, tuple[IncomingEntry, ...]]:
     """Parse a body and match every entry (at most ``max_entries``, in document order)."""
+    # Imported here: the parent of worker processes never parses, and feedparser + lxml
+    # are ~20 MB it need not carry (the 200 MB budget counts every process of ours).
+    from monitor.parse import parse_feed
+
     parsed = parse_feed(body, headers, url, max_entries=max_entries)
     source = parsed.title or fallback_source
     oldest_alert = now - alert_max_age

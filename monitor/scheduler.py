@@ -67,7 +67,7 @@ class Daemon:
         max_concurrency: int = 20,
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
-        parse_workers: int = 2,
+        parse_workers: int = 1,
     ) -> None:
         self.watchlist = watchlist
         self.store = store

@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -174,7 +175,11 @@ class LoadedWatchlist:
     text: str = field(default="", repr=False)
 
     def feed(self, feed_id: str) -> FeedConfig | None:
-        return next((f for f in self.config.feeds if f.id == feed_id), None)
+        return self._feeds_by_id.get(feed_id)
+
+    @cached_property
+    def _feeds_by_id(self) -> dict[str, FeedConfig]:  # every refresh asks: O(1), not O(feeds)
+        return {f.id: f for f in self.config.feeds}
 
     def digest(self, digest_id: str) -> DigestConfig | None:
         return next((d for d in self.config.digests if d.id == digest_id), None)
