@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from monitor.aggregators import tie_to_publisher
 from monitor.match import Matcher
 from monitor.types import IncomingEntry
 from monitor.urls import canonical_link
@@ -47,6 +48,7 @@ def prepare_entries(
     oldest_alert = now - alert_max_age
     out = []
     for e in parsed.entries:
+        e = tie_to_publisher(e)
         if not e.source:
             e = replace(e, source=source)
         out.append(

@@ -25,13 +25,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.match import CompiledItem, Matcher, compile_match, tokenize
+from monitor.sources import bing_news_rss, google_news_rss
 
 DEFAULT_CONFIG = "watchlist.yaml"
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -93,12 +102,51 @@ class Settings(_Model):
         return v
 
 
+class GoogleNewsSearch(_Model):
+    query: str
+    lang: str = "en-US"
+    country: str | None = None
+
+
+class BingNewsSearch(_Model):
+    query: str
+    market: str | None = None
+
+
 class FeedConfig(_Model):
+    """One feed: a ``url``, or a news search (``google_news`` / ``bing_news``) that is
+    expanded to the provider's RSS URL by ``monitor.sources``."""
+
     id: Id
     url: str
+    google_news: GoogleNewsSearch | None = None
+    bing_news: BingNewsSearch | None = None
     interval: Duration | None = None
     enabled: bool = True
     tags: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_search(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = [k for k in ("url", "google_news", "bing_news") if data.get(k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of url, google_news, bing_news (got {', '.join(given)})")
+        if not given:
+            raise ValueError("a feed needs url, google_news or bing_news")
+        search = data.get("google_news") or data.get("bing_news")
+        if search is None:
+            return data
+        if not isinstance(search, dict) or not isinstance(search.get("query"), str):
+            raise ValueError("a news search needs query: '<search terms>'")
+        if data.get("google_news") is not None:
+            url = google_news_rss(
+                search["query"], str(search.get("lang") or "en-US"), search.get("country")
+            )
+        else:
+            url = bing_news_rss(search["query"], search.get("market"))
+        return {**data, "url": url}
 
     @field_validator("url")
     @classmethod

@@ -19,6 +19,8 @@ PURE = [
     "urls",
     "text",
     "sources",
+    "aggregators",
+    "prepare",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]
