@@ -21,6 +21,7 @@ PURE = [
     "sources",
     "aggregators",
     "prepare",
+    "discover",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]
