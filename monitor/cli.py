@@ -468,8 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="processes that parse and match (0: a thread of this process); default: 2",
+        default=1,
+        help="processes that parse and match (0: a thread of this process); default 1: "
+        "with this process fetching and storing, that is one busy process per core on 2 cores",
     )
     p.add_argument("--concurrency", type=int, default=20, help="requests in flight (default 20)")
     p.add_argument(

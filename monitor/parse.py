@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 import io
 import json
 import re
@@ -45,6 +46,7 @@ import fastfeedparser
 import feedparser
 from feedparser.datetimes import _parse_date as _feedparser_date
 from feedparser.encodings import convert_to_utf8
+from lxml import etree
 
 from monitor.errors import ParseError
 from monitor.text import clean_text, html_to_text
@@ -293,7 +295,10 @@ def _parse_xml(body: bytes, headers: dict[str, str], url: str, max_entries: int)
             media = headers.get("content-type", "application/xml").split(";")[0].strip()
             headers = {**headers, "content-type": f"{media or 'application/xml'}; charset=utf-8"}
             body = hardened
-    if not probe.get("bozo"):
+    # The fast path takes documents whose encoding was clear, or only "overridden" by the
+    # HTTP charset / missing a Content-Type (benign: the bytes are UTF-8 by now); anything
+    # else (unknown encoding, undecodable bytes) is for feedparser's repairs.
+    if not probe.get("bozo") or isinstance(probe.get("bozo_exception"), _SURVIVABLE):
         fast = _parse_xml_fast(body, url, headers, max_entries, tuple(warnings))
         if fast is not None:
             return fast
@@ -333,7 +338,10 @@ def _parse_xml(body: bytes, headers: dict[str, str], url: str, max_entries: int)
 
 # Documents the fast path hands to feedparser: relative links against xml:base, and RSS
 # <source> (the publisher of an aggregator's item), which fastfeedparser does not read.
-_FAST_PATH_SKIP = re.compile(rb"xml:base|<source[\s>]")
+_STRICT = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
+_FAST_PATH_SKIP = re.compile(rb"xml:base|<source[\s>]|<!DOCTYPE")
 
 
 def _parse_xml_fast(
@@ -344,6 +352,11 @@ def _parse_xml_fast(
     entries (RSS 0.9x, odd roots), or the document uses what only feedparser reads.
     ``body`` is already UTF-8 with a matching declaration and a hardened DOCTYPE."""
     if _FAST_PATH_SKIP.search(body):
+        return None
+    try:  # fastfeedparser's lxml recovers from malformed XML silently (garbling text after
+        # a bare "&"): a document that is not well-formed goes to feedparser, which warns.
+        etree.fromstring(body, _STRICT)
+    except etree.XMLSyntaxError:
         return None
     try:
         d = fastfeedparser.parse(body, include_media=False, include_enclosures=False)
@@ -365,12 +378,29 @@ def _parse_xml_fast(
     )
 
 
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def _derived_from(description: str, contents: list[str]) -> bool:
+    """Whether ``description`` is text the content holds anyway. fastfeedparser fills a
+    missing summary with a tag-stripped prefix of the content (script text included,
+    which html_to_text drops): such a description is skipped, the content is read."""
+    head = " ".join(description.split())[:120]
+    if not head:
+        return True
+    return any(head in " ".join(html.unescape(_TAG_RE.sub(" ", raw)).split()) for raw in contents)
+
+
 def _fast_entry(e: Any, base: str) -> EntryData:
     title = _one_line(_as_text(e.get("title"), "text/plain", _TITLE_MAX))
-    texts = [_as_text(e.get("description"), "text/html")]
-    texts += [
-        _as_text(c.get("value"), c.get("type") or "text/html") for c in e.get("content") or ()
-    ]
+    contents = [c for c in e.get("content") or () if isinstance(c.get("value"), str)]
+    description = e.get("description")
+    texts = []
+    if isinstance(description, str) and not _derived_from(
+        description, [c["value"] for c in contents]
+    ):
+        texts.append(_as_text(description, "text/html"))
+    texts += [_as_text(c["value"], c.get("type") or "text/html") for c in contents]
     link = _absolute(e.get("link"), base)
     published = _from_string(e.get("published"))
     updated = _from_string(e.get("updated"))

@@ -75,6 +75,7 @@ class StorePort(Protocol):
         now: datetime,
     ) -> None: ...
     def ingest(self, update: FeedUpdate) -> IngestResult: ...
+    def ingest_many(self, updates: Sequence[FeedUpdate]) -> list[IngestResult]: ...
     def run_digest(
         self,
         digest_id: str,
@@ -117,6 +118,7 @@ class Context:
     # False means the lease was lost and the feed must not be polled by us.
     lease_check: Callable[[FeedState], Awaitable[bool]] | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+    _states: StateBatcher | None = field(default=None, repr=False)
     _matcher_blob: tuple[str, bytes] | None = field(default=None, repr=False)
 
     def host_slot(self, url: str) -> asyncio.Semaphore:
@@ -127,12 +129,56 @@ class Context:
             sem = self._hosts[host] = asyncio.Semaphore(self.per_host)
         return sem
 
+    def states(self) -> StateBatcher:
+        if self._states is None:
+            self._states = StateBatcher(self.store)
+        return self._states
+
     def matcher_blob(self) -> tuple[str, bytes]:
         """The matcher pickled once per watchlist revision, for worker processes."""
         wl = self.watchlist
         if self._matcher_blob is None or self._matcher_blob[0] != wl.revision:
             self._matcher_blob = (wl.revision, pickle.dumps(wl.matcher))
         return self._matcher_blob
+
+
+class StateBatcher:
+    """Writes refreshes that carry no entries (304s, unchanged bodies, errors) together:
+    those that arrive within ``delay`` seconds share one transaction (at most ``limit``).
+    Refreshes with entries keep a transaction of their own, so one bad feed cannot undo
+    another's entries."""
+
+    def __init__(self, store: StorePort, delay: float = 0.02, limit: int = 500) -> None:
+        self.store = store
+        self.delay = delay
+        self.limit = limit
+        self._pending: list[tuple[FeedUpdate, asyncio.Future[IngestResult]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, update: FeedUpdate) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((update, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(self.delay)
+            while self._pending:
+                batch, self._pending = self._pending[: self.limit], self._pending[self.limit :]
+                try:
+                    results = await asyncio.to_thread(self.store.ingest_many, [u for u, _ in batch])
+                except Exception as exc:  # StorageError, or a bug: every waiter learns it
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                else:
+                    for (_, fut), res in zip(batch, results, strict=True):
+                        if not fut.done():
+                            fut.set_result(res)
+        finally:
+            self._task = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +385,10 @@ async def _record(
     ctx: Context, update: FeedUpdate, started: float, report: PollReport
 ) -> PollReport:
     try:
-        res = await asyncio.to_thread(ctx.store.ingest, update)
+        if update.entries:
+            res = await asyncio.to_thread(ctx.store.ingest, update)
+        else:
+            res = await ctx.states().record(update)
     except StorageError as exc:
         # Nothing of this refresh was written; the lease expires and the feed is retried.
         report = replace(report, error=f"not recorded: {exc}")

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from monitor.aggregators import tie_to_publisher
 from monitor.match import Matcher
-from monitor.parse import parse_feed
 from monitor.types import IncomingEntry
 from monitor.urls import canonical_link
 
@@ -39,12 +39,17 @@ def prepare_entries(
     max_entries: int = 1000,
 ) -> tuple[str | None, tuple[IncomingEntry, ...]]:
     """Parse a body and match every entry (at most ``max_entries``, in document order)."""
+    # Imported here: the parent of worker processes never parses, and feedparser + lxml
+    # are ~20 MB it need not carry (the 200 MB budget counts every process of ours).
+    from monitor.parse import parse_feed
+
     parsed = parse_feed(body, headers, url, max_entries=max_entries)
     source = parsed.title or fallback_source
     oldest_alert = now - alert_max_age
     max_ages = {i.watch_id: i.alert_max_age for i in matcher.items if i.alert_max_age}
     out = []
     for e in parsed.entries:
+        e = tie_to_publisher(e)
         if not e.source:
             e = replace(e, source=source)
         matches = matcher.match(e, fallback_source)

@@ -71,7 +71,7 @@ class Daemon:
         max_concurrency: int = 20,
         grace_seconds: float = 10.0,
         limits: FetchLimits | None = None,
-        parse_workers: int = 2,
+        parse_workers: int = 1,
         lease: timedelta = LEASE,
         http_socket: socket.socket | None = None,
     ) -> None:

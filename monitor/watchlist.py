@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +35,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -42,6 +44,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.match import And, CompiledItem, Matcher, Node, Not, Or, tokenize
 from monitor.query import QueryError, never_matches, parse_query, parse_term_list
+from monitor.sources import bing_news_rss, google_news_rss
 from monitor.stance import STANCES, Stance
 
 DEFAULT_CONFIG = "watchlist.yaml"
@@ -164,12 +167,51 @@ class Settings(_Model):
         return v
 
 
+class GoogleNewsSearch(_Model):
+    query: str
+    lang: str = "en-US"
+    country: str | None = None
+
+
+class BingNewsSearch(_Model):
+    query: str
+    market: str | None = None
+
+
 class FeedConfig(_Model):
+    """One feed: a ``url``, or a news search (``google_news`` / ``bing_news``) that is
+    expanded to the provider's RSS URL by ``monitor.sources``."""
+
     id: Id
     url: str
+    google_news: GoogleNewsSearch | None = None
+    bing_news: BingNewsSearch | None = None
     interval: Duration | None = None
     enabled: bool = True
     tags: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_search(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = [k for k in ("url", "google_news", "bing_news") if data.get(k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of url, google_news, bing_news (got {', '.join(given)})")
+        if not given:
+            raise ValueError("a feed needs url, google_news or bing_news")
+        search = data.get("google_news") or data.get("bing_news")
+        if search is None:
+            return data
+        if not isinstance(search, dict) or not isinstance(search.get("query"), str):
+            raise ValueError("a news search needs query: '<search terms>'")
+        if data.get("google_news") is not None:
+            url = google_news_rss(
+                search["query"], str(search.get("lang") or "en-US"), search.get("country")
+            )
+        else:
+            url = bing_news_rss(search["query"], search.get("market"))
+        return {**data, "url": url}
 
     @field_validator("url")
     @classmethod
@@ -294,7 +336,11 @@ class LoadedWatchlist:
     text: str = field(default="", repr=False)
 
     def feed(self, feed_id: str) -> FeedConfig | None:
-        return next((f for f in self.config.feeds if f.id == feed_id), None)
+        return self._feeds_by_id.get(feed_id)
+
+    @cached_property
+    def _feeds_by_id(self) -> dict[str, FeedConfig]:  # every refresh asks: O(1), not O(feeds)
+        return {f.id: f for f in self.config.feeds}
 
     def digest(self, digest_id: str) -> DigestConfig | None:
         return next((d for d in self.config.digests if d.id == digest_id), None)

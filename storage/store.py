@@ -286,36 +286,36 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore):
         then only a sighting is added. Matches are unique per (entry, watch item).
         """
 
-        def fn(s: Session) -> IngestResult:
-            feed = s.get(FeedRow, update.feed_id)
-            if feed is None:
-                raise StorageError(f"feed {update.feed_id!r} is not in the database")
-            result = (
-                self._ingest_entries(s, update) if update.entries else IngestResult(update.feed_id)
-            )
-            feed.last_checked_at = update.checked_at
-            feed.next_check_at = update.next_check_at
-            feed.last_status = update.status
-            feed.lease_owner = feed.lease_until = None
-            if update.url and update.url != feed.url:
-                feed.url = update.url  # a permanent redirect, also when it ended in an error
-            if update.update_gap is not None:
-                feed.update_gap = update.update_gap
-            if update.gone:
-                feed.gone_at = update.checked_at
-            if update.error is not None:
-                feed.error_count += 1
-                feed.last_error = update.error
-            else:
-                feed.error_count, feed.last_error = 0, None
-                feed.last_success_at = update.checked_at
-                if update.status != 304:
-                    feed.etag, feed.last_modified = update.etag, update.last_modified
-                    feed.content_hash = update.content_hash or feed.content_hash
-                feed.title = update.title or feed.title
-            return result
+        return self._run(
+            f"recording feed {update.feed_id}", lambda s: self._ingest_in(s, update), retries=3
+        )
 
-        return self._run(f"recording feed {update.feed_id}", fn, retries=3)
+    def _ingest_in(self, s: Session, update: FeedUpdate) -> IngestResult:
+        feed = s.get(FeedRow, update.feed_id)
+        if feed is None:
+            raise StorageError(f"feed {update.feed_id!r} is not in the database")
+        result = self._ingest_entries(s, update) if update.entries else IngestResult(update.feed_id)
+        feed.last_checked_at = update.checked_at
+        feed.next_check_at = update.next_check_at
+        feed.last_status = update.status
+        feed.lease_owner = feed.lease_until = None
+        if update.url and update.url != feed.url:
+            feed.url = update.url  # a permanent redirect, also when it ended in an error
+        if update.update_gap is not None:
+            feed.update_gap = update.update_gap
+        if update.gone:
+            feed.gone_at = update.checked_at
+        if update.error is not None:
+            feed.error_count += 1
+            feed.last_error = update.error
+        else:
+            feed.error_count, feed.last_error = 0, None
+            feed.last_success_at = update.checked_at
+            if update.status != 304:
+                feed.etag, feed.last_modified = update.etag, update.last_modified
+                feed.content_hash = update.content_hash or feed.content_hash
+            feed.title = update.title or feed.title
+        return result
 
     def _ingest_entries(self, s: Session, update: FeedUpdate) -> IngestResult:
         now = update.checked_at

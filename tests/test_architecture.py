@@ -21,6 +21,9 @@ PURE = [
     "sources",
     "stories",
     "render",
+    "aggregators",
+    "prepare",
+    "discover",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module

@@ -276,3 +276,49 @@ def test_304s_reuse_one_connection(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- the tricky corpus through a real poll --------------------------------------------------
+
+
+def test_every_tricky_file_gives_sane_entries_or_a_recorded_error(
+    httpserver: HTTPServer, tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from werkzeug import Response
+
+    files = sorted((shared_dir / "feeds" / "tricky").iterdir())
+    assert len(files) > 100
+    feeds = []
+    for i, path in enumerate(files):
+        ctype = {".json": "application/feed+json", ".html": "text/html"}.get(
+            path.suffix, "application/xml"
+        )
+        httpserver.expect_request(f"/t/{path.name}").respond_with_response(
+            Response(path.read_bytes(), content_type=ctype)
+        )
+        feeds.append((f"t{i:03d}", httpserver.url_for(f"/t/{path.name}")))
+    config = write_watchlist(tmp_path / "watchlist.yaml", feeds)
+    assert main(["poll", "--config", str(config)]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert len(lines) == len(files)
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        states = {s.id: s for s in store.feed_states()}
+        for fid, _ in feeds:
+            s = states[fid]
+            if lines[fid].startswith("error: "):
+                assert s.error_count == 1 and s.last_error, fid  # recorded, with a reason
+                assert s.last_error.startswith(f"feed {fid} ("), s.last_error
+            else:
+                assert s.error_count == 0 and s.last_success_at is not None, fid
+    finally:
+        store.close()
+    errors = [f for f, line in lines.items() if line.startswith("error: ")]
+    assert len(errors) < len(files) // 4, errors  # most tricky files are readable feeds
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "monitor.db")
+    for title, link, published in db.execute("SELECT title, link, published FROM entries"):
+        assert isinstance(title, str) and "\x00" not in title
+        assert link is None or link.startswith(("http://", "https://"))
+        assert published is None or "1995" <= published[:4] <= "2100"
