@@ -267,7 +267,9 @@ def _near(node: Near, doc: Doc, hits: list[Hit]) -> bool:
                 continue
             gap = b[2] - a[3] if b[2] >= a[3] else a[2] - b[3]
             if gap <= node.distance and not (a[2] == b[2] and a[0] == b[0]):
-                hits.extend((a, b))
+                # The two terms, and the clause over the span they cover (for explanations
+                # and for known facts, whose span must cover what lies between).
+                hits.extend((a, b, (node.text, a[1], min(a[2], b[2]), max(a[3], b[3]))))
                 found = True
     return found
 
@@ -382,6 +384,8 @@ def score(hits: Sequence[Hit]) -> int:
     """Sum over the distinct terms that fired of their best field weight (title 3, else 1)."""
     best: dict[str, int] = {}
     for text, fname, _, _ in hits:
+        if text.startswith("NEAR/"):
+            continue  # its two terms count, not the clause again
         w = FIELD_WEIGHT.get(fname, 1)
         if w > best.get(text, 0):
             best[text] = w
@@ -457,7 +461,7 @@ def explain(
     ]
     if known:
         parts.append("known facts: " + ", ".join(dict.fromkeys(h[0] for h in known)))
-    marked = mark(snippet, [t for t in where if not t.startswith(("/", "link:"))])
+    marked = mark(snippet, [t for t in where if not t.startswith(("/", "link:", "NEAR/"))])
     return "; ".join(parts) + (f" — {marked}" if marked else "")
 
 
@@ -539,7 +543,7 @@ def make_snippet(entry: EntryData, hits: Sequence[Hit] | Sequence[Term], width: 
     spans = _token_spans(text)
     for h in hits:
         raw = h.text if isinstance(h, Term) else h[0]
-        if raw.startswith(("/", "link:")):
+        if raw.startswith(("/", "link:", "NEAR/")):
             continue
         try:
             term = h if isinstance(h, Term) else Term.parse(raw)
