@@ -186,7 +186,7 @@ class Stance(StanceRules):
 
         Cues overlapping a span of ``skip`` do not count ("launched" in "launched in April").
         """
-        terms = dict(self.cues)[name]
+        terms = self._present(doc, name)
         anchors = [h for h in hits if h[2] >= 0]
         best: tuple[int, str] | None = None
         for term in terms:
@@ -205,8 +205,16 @@ class Stance(StanceRules):
                             best = (d, text)
         return best
 
+    def _present(self, doc: Doc, name: str) -> list[Term]:
+        """The cues of ``name`` whose first word is in the entry (the rest cannot occur)."""
+        return [
+            t
+            for t in dict(self.cues)[name]
+            if (t.prefix and len(t.tokens) == 1) or t.tokens[0] in doc.vocabulary
+        ]
+
     def _occurrences(self, doc: Doc, name: str) -> list[Hit]:
-        return [h for term in dict(self.cues)[name] for h in doc.occurrences(term)]
+        return [h for term in self._present(doc, name) for h in doc.occurrences(term)]
 
     def classify(
         self, doc: Doc, hits: Sequence[Hit], known: Sequence[Hit], published: datetime | None
