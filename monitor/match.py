@@ -440,6 +440,8 @@ class Matcher:
 
     items: tuple[CompiledItem, ...]
     stance: StanceRules | None = field(default=None, compare=False)
+    # The watchlist's aliases, for draft queries (``monitor backtest --query``).
+    aliases: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
     # token -> indexes of the items that need it; items with no known need are always tried.
     _index: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
     _always: tuple[int, ...] = field(init=False, compare=False, repr=False)

@@ -19,9 +19,12 @@ PURE = [
     "urls",
     "text",
     "sources",
+    "query",
+    "stance",
+    "backtest",
 ]
 LEAVES = ["errors", "types"]
-COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]
+COMPOSITION_ROOTS = ["scheduler", "cli", "cli_watch", "__main__"]
 
 
 def imports(path: Path) -> set[str]:
