@@ -183,7 +183,7 @@ Hit = tuple[str, str, int, int]  # (term text, field, first token, last token + 
 class Doc:
     """An entry tokenised once for matching against every watch item."""
 
-    __slots__ = ("_folded", "fields", "host", "positions", "raw", "vocabulary")
+    __slots__ = ("_folded", "_positions", "fields", "host", "raw", "vocabulary")
 
     def __init__(
         self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, host: str = ""
@@ -192,13 +192,21 @@ class Doc:
         self.raw = raw or {}
         self.host = host
         self._folded: dict[str, str] = {}
-        # token -> [(field, position)], built once; a phrase check starts from here.
-        positions: dict[str, list[tuple[str, int]]] = {}
-        for name, tokens in fields.items():
-            for i, tok in enumerate(tokens):
-                positions.setdefault(tok, []).append((name, i))
-        self.positions = positions
-        self.vocabulary = positions.keys()
+        self._positions: dict[str, list[tuple[str, int]]] | None = None
+        # Every token of every field: the prefilter needs only this, so most entries (that
+        # no watch item can match) never pay for the position index below.
+        self.vocabulary: set[str] = set().union(*fields.values())
+
+    @property
+    def positions(self) -> dict[str, list[tuple[str, int]]]:
+        """token -> [(field, position)], built on first use; a phrase check starts here."""
+        if self._positions is None:
+            positions: dict[str, list[tuple[str, int]]] = {}
+            for name, tokens in self.fields.items():
+                for i, tok in enumerate(tokens):
+                    positions.setdefault(tok, []).append((name, i))
+            self._positions = positions
+        return self._positions
 
     @classmethod
     def from_entry(cls, entry: EntryData, feed_id: str | None = None) -> Doc:
@@ -232,6 +240,8 @@ class Doc:
         """Where ``term`` occurs, as (text, field, start, end) in token positions."""
         toks = term.tokens
         last = len(toks) - 1
+        if not (term.prefix and last == 0) and toks[0] not in self.vocabulary:
+            return []  # the common case: the word is not in the entry at all
         out: list[Hit] = []
         for fname, pos in self._starts(toks[0], term.prefix and last == 0):
             if not _in_scope(fname, term.scope):
@@ -270,7 +280,9 @@ def _near(node: Near, doc: Doc, hits: list[Hit]) -> bool:
                 continue
             gap = b[2] - a[3] if b[2] >= a[3] else a[2] - b[3]
             if gap <= node.distance and not (a[2] == b[2] and a[0] == b[0]):
-                hits.extend((a, b))
+                # The two terms, and the clause over the span they cover (for explanations
+                # and for known facts, whose span must cover what lies between).
+                hits.extend((a, b, (node.text, a[1], min(a[2], b[2]), max(a[3], b[3]))))
                 found = True
     return found
 
@@ -289,6 +301,8 @@ def _regex(node: Regex, doc: Doc, hits: list[Hit]) -> bool:
 def evaluate(node: Node, doc: Doc, hits: list[Hit]) -> bool:
     """Whether ``doc`` satisfies ``node``; appends the positive hits that fired to ``hits``."""
     if isinstance(node, Term):
+        if node.tokens[0] not in doc.vocabulary and not node.prefix:
+            return False
         found = doc.occurrences(node)
         if found:
             hits.extend(found)
@@ -381,10 +395,42 @@ class CompiledItem:
         return not self.sources_allow or hit(self.sources_allow)
 
 
+def required_tokens(node: Node) -> frozenset[str] | None:
+    """Tokens of which an entry must contain at least one to match ``node`` (None: unknown).
+
+    The multi-pattern prefilter: a word or phrase needs its first word (as a whole token,
+    or — for a one-word prefix — nothing we can index); OR needs one of its branches'; AND
+    needs what its most selective child needs; NOT, regexes and domains need nothing known.
+    """
+    if isinstance(node, Term):
+        if node.prefix and len(node.tokens) == 1:
+            return None
+        return frozenset((node.tokens[0],))
+    if isinstance(node, Near):
+        sets = [required_tokens(t) for t in node.left]
+        if any(s is None for s in sets):
+            return None
+        return frozenset().union(*(s for s in sets if s is not None))
+    if isinstance(node, Or):
+        out: set[str] = set()
+        for child in node.children:
+            sub = required_tokens(child)
+            if sub is None:
+                return None
+            out |= sub
+        return frozenset(out)
+    if isinstance(node, And):
+        known = [s for s in (required_tokens(c) for c in node.children) if s is not None]
+        return min(known, key=len) if known else None
+    return None
+
+
 def score(hits: Sequence[Hit]) -> int:
     """Sum over the distinct terms that fired of their best field weight (title 3, else 1)."""
     best: dict[str, int] = {}
     for text, fname, _, _ in hits:
+        if text.startswith("NEAR/"):
+            continue  # its two terms count, not the clause again
         w = FIELD_WEIGHT.get(fname, 1)
         if w > best.get(text, 0):
             best[text] = w
@@ -397,12 +443,45 @@ class Matcher:
 
     items: tuple[CompiledItem, ...]
     stance: StanceRules | None = field(default=None, compare=False)
+    # The watchlist's aliases, for draft queries (``monitor backtest --query``).
+    aliases: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
+    # token -> indexes of the items that need it; items with no known need are always tried.
+    _index: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _always: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[int]] = {}
+        always = []
+        for i, item in enumerate(self.items):
+            need = required_tokens(item.query)
+            if need is None:
+                always.append(i)
+            else:
+                for tok in need:
+                    index.setdefault(tok, []).append(i)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
+        object.__setattr__(self, "_always", tuple(always))
+
+    def candidates(self, doc: Doc) -> list[int]:
+        """Indexes (in watchlist order) of the items that can match ``doc``."""
+        index = self._index
+        found = set(self._always)
+        if len(index) < len(doc.vocabulary):
+            found.update(i for tok, ids in index.items() if tok in doc.vocabulary for i in ids)
+        else:
+            for tok in doc.vocabulary:
+                ids = index.get(tok)
+                if ids:
+                    found.update(ids)
+        return sorted(found)
 
     def match(self, entry: EntryData, feed_id: str | None = None) -> tuple[MatchResult, ...]:
         """Every watch item ``entry`` matches, with what fired, a snippet and the stance."""
         doc = Doc.from_entry(entry, feed_id)
         results: list[MatchResult] = []
-        for item in self.items:
+        items = self.items
+        for i in self.candidates(doc):
+            item = items[i]
             hits: list[Hit] = []
             if not evaluate(item.query, doc, hits):
                 continue
@@ -460,7 +539,7 @@ def explain(
     ]
     if known:
         parts.append("known facts: " + ", ".join(dict.fromkeys(h[0] for h in known)))
-    marked = mark(snippet, [t for t in where if not t.startswith(("/", "link:"))])
+    marked = mark(snippet, [t for t in where if not t.startswith(("/", "link:", "NEAR/"))])
     return "; ".join(parts) + (f" — {marked}" if marked else "")
 
 
@@ -470,9 +549,8 @@ def mark(text: str, terms: Sequence[str]) -> str:
     ends = [_end_of(text, start) for _, start in spans]
     marks: list[tuple[int, int]] = []
     for raw in terms:
-        try:
-            term = Term.parse(raw)
-        except ValueError:
+        term = _parsed(raw)
+        if term is None:
             continue
         toks, last = term.tokens, len(term.tokens) - 1
         for i in range(len(spans) - last):
@@ -492,6 +570,14 @@ def mark(text: str, terms: Sequence[str]) -> str:
         at = e
     out.append(text[at:])
     return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def _parsed(raw: str) -> Term | None:
+    try:
+        return Term.parse(raw)
+    except ValueError:
+        return None
 
 
 def _end_of(text: str, start: int) -> int:
@@ -542,11 +628,10 @@ def make_snippet(entry: EntryData, hits: Sequence[Hit] | Sequence[Term], width: 
     spans = _token_spans(text)
     for h in hits:
         raw = h.text if isinstance(h, Term) else h[0]
-        if raw.startswith(("/", "link:")):
+        if raw.startswith(("/", "link:", "NEAR/")):
             continue
-        try:
-            term = h if isinstance(h, Term) else Term.parse(raw)
-        except ValueError:
+        term = h if isinstance(h, Term) else _parsed(raw)
+        if term is None:
             continue
         at = _first_hit(spans, term)
         if at is not None:

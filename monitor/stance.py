@@ -47,7 +47,8 @@ DEFAULT_CUES: dict[str, tuple[str, ...]] = {
         "generally available", "general availability", "starts", "started", "begins",
         "began", "reaches", "reached", "hits", "signed", "signs", "completed", "completes",
         "powers", "powered by", "now runs", "now uses", "upgraded", "upgrades", "gets",
-        "got", "deployed", "deploys", "open-sourced", "open-sources", "priced",
+        "got", "deployed", "deploys", "open-sourced", "open-sources", "priced", "used",
+        "places", "placed", "now live", "live in",
         # de
         "startet", "gestartet", "eingeführt", "führt ein", "verfügbar", "ausgerollt",
         "rollt aus", "bringt", "erweitert", "veröffentlicht", "erhöht", "senkt", "gesenkt",
@@ -63,6 +64,7 @@ DEFAULT_CUES: dict[str, tuple[str, ...]] = {
         "lanza", "lanzó", "lanzado", "despliega", "desplegado", "disponible", "llega",
         "llegó", "amplía", "amplió", "publica", "publicó", "eleva", "elevó", "recorta",
         "recortó", "alcanza", "alcanzó", "en funcionamiento", "evaluado", "probado",
+        "publicado", "publicada", "sitúa", "queda",
         "integra", "integró",
         # pt
         "lança", "lançou", "lançado", "chega", "chegou", "disponível", "disponíveis",
@@ -75,7 +77,7 @@ DEFAULT_CUES: dict[str, tuple[str, ...]] = {
         "plans", "plans to", "planning", "planned", "will", "would", "to launch", "to bring",
         "to release", "to roll out", "to open", "expected", "expects", "is expected",
         "set to", "poised to", "in talks", "talks", "reportedly", "preparing", "prepares",
-        "considering", "considers", "weighs", "weighing", "could", "may", "might",
+        "considering", "considers", "weighs", "weighing", "could", "might",
         "aims to", "intends", "hopes to", "later this year", "coming soon", "soon",
         "upcoming", "next year", "roadmap", "rumor*", "rumour*", "leak*", "sources say",
         "according to people", "exploring", "explores", "eyes", "eyeing", "mulls",
@@ -119,18 +121,20 @@ DEFAULT_CUES: dict[str, tuple[str, ...]] = {
         # en
         "delays", "delayed", "delay", "postpones", "postponed", "pushed back",
         "pushes back", "slips", "slipped", "held back", "holds back", "pauses", "paused",
-        "on hold", "behind schedule", "later than planned",
+        "on hold", "behind schedule", "later than planned", "not yet", "still not",
+        "still no", "still without",
         # de
         "verzögert", "Verzögerung", "verschoben", "verschiebt", "aufgeschoben",
-        "pausiert", "später als geplant",
+        "pausiert", "später als geplant", "noch nicht", "noch kein", "noch immer nicht",
         # fr
         "retarde", "retardé", "retard", "reporte", "reporté", "repoussé", "repousse",
-        "suspendu",
+        "suspendu", "pas encore", "toujours pas",
         # es
         "retrasa", "retrasó", "retraso", "pospone", "pospuso", "aplaza", "aplazó",
-        "aplazado", "suspende",
+        "aplazado", "suspende", "todavía no", "aún no", "sigue sin",
         # pt
         "adia", "adiou", "adiado", "atrasa", "atrasou", "atraso", "suspende", "suspendeu",
+        "ainda não", "ainda sem",
     ),
     "restatement": (
         # Columns and explainers that revisit what was known.
@@ -138,6 +142,8 @@ DEFAULT_CUES: dict[str, tuple[str, ...]] = {
         "opinion", "op-ed", "column", "recap", "look back", "looking back", "lessons",
         "review:", "hands-on", "we tried", "a month after", "weeks after", "since its launch",
         "since launch", "at launch", "launched in April", "April launch", "what we know",
+        "launched last month", "launch in April", "lanzado en abril", "lançado em abril",
+        "lancé en avril", "im April gestartet", "lancement d'avril",
         "everything we know", "Kommentar", "Analyse", "Meinung", "Rückblick",
         "analyse", "tribune", "éditorial", "décryptage", "análisis", "opinión", "columna",
         "análise", "opinião", "coluna",
@@ -173,13 +179,20 @@ class Stance(StanceRules):
             out.append((name, tuple(terms)))
         return cls(tuple(out), thesis_date, window)
 
-    def _near(self, doc: Doc, name: str, hits: Sequence[Hit]) -> tuple[int, str] | None:
-        """The nearest cue of stance ``name`` to the hits, as (distance, cue text)."""
-        terms = dict(self.cues)[name]
+    def _near(
+        self, doc: Doc, name: str, hits: Sequence[Hit], skip: Sequence[Hit] = ()
+    ) -> tuple[int, str] | None:
+        """The nearest cue of stance ``name`` to the hits, as (distance, cue text).
+
+        Cues overlapping a span of ``skip`` do not count ("launched" in "launched in April").
+        """
+        terms = self._present(doc, name)
         anchors = [h for h in hits if h[2] >= 0]
         best: tuple[int, str] | None = None
         for term in terms:
             for text, fname, s, e in doc.occurrences(term):
+                if any(f == fname and s < ke and ks < e for _, f, ks, ke in skip):
+                    continue
                 for _, hf, hs, he in anchors:
                     if hf != fname:
                         continue
@@ -192,6 +205,17 @@ class Stance(StanceRules):
                             best = (d, text)
         return best
 
+    def _present(self, doc: Doc, name: str) -> list[Term]:
+        """The cues of ``name`` whose first word is in the entry (the rest cannot occur)."""
+        return [
+            t
+            for t in dict(self.cues)[name]
+            if (t.prefix and len(t.tokens) == 1) or t.tokens[0] in doc.vocabulary
+        ]
+
+    def _occurrences(self, doc: Doc, name: str) -> list[Hit]:
+        return [h for term in self._present(doc, name) for h in doc.occurrences(term)]
+
     def classify(
         self, doc: Doc, hits: Sequence[Hit], known: Sequence[Hit], published: datetime | None
     ) -> tuple[str, str]:
@@ -201,11 +225,15 @@ class Stance(StanceRules):
             found = self._near(doc, name, hits)
             if found:
                 return name, f"cue {found[1]!r}"
-        event = self._near(doc, "event", hits)
+        old_news = self._occurrences(doc, "restatement")
+        event = self._near(doc, "event", hits, old_news)
         if known:
-            known_spans = {(f, s) for _, f, s, _ in known}
-            fresh = [h for h in hits if (h[1], h[2]) not in known_spans]
-            fresh_event = self._near(doc, "event", fresh) if fresh else None
+            fresh = [
+                h
+                for h in hits
+                if not any(f == h[1] and h[2] < ke and ks < h[3] for _, f, ks, ke in known)
+            ]
+            fresh_event = self._near(doc, "event", fresh, old_news) if fresh else None
             if not fresh_event:
                 facts = ", ".join(dict.fromkeys(h[0] for h in known))
                 return "restatement", f"only known facts ({facts})"

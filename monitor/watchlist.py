@@ -747,7 +747,7 @@ def _compile(loc: _Located, data: Any) -> Matcher:
         k: [str(x) for x in v] for k, v in cues.items() if k in STANCES and isinstance(v, list)
     }
     stance = Stance.build(extra, thesis if isinstance(thesis, date) else None)
-    return Matcher(tuple(items), stance)
+    return Matcher(tuple(items), stance, aliases)
 
 
 def _compile_aliases(loc: _Located, data: Any) -> dict[str, Node]:

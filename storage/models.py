@@ -145,6 +145,20 @@ class MatchRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LabelRow(Base):
+    """An analyst's verdict: is this entry evidence for this watch item (relevant) or noise?"""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("entry_id", "watch_id", name="uq_labels_entry_watch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"))
+    watch_id: Mapped[str] = mapped_column(String(64))
+    match_id: Mapped[int | None] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RevisionRow(Base):
     """Each distinct watchlist text the service has run with."""
 

@@ -34,6 +34,7 @@ from monitor.types import (
     IngestResult,
     Match,
 )
+from storage.backtest import BacktestMixin
 from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
@@ -72,7 +73,7 @@ def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore):
+class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:

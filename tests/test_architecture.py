@@ -24,6 +24,9 @@ PURE = [
     "aggregators",
     "prepare",
     "discover",
+    "query",
+    "stance",
+    "backtest",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module

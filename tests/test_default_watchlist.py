@@ -79,7 +79,8 @@ def test_muse_items_are_anchored_on_muse_and_share_the_false_friends(
 ) -> None:
     items = {w.id: w for w in loaded.config.watch}
     item = items[watch_id]
-    assert item.match.all == ["Muse"]
+    # cross-app-rollout also needs an arrival word (@arrival): app names alone are noise.
+    assert item.match.all == (["Muse", "@arrival"] if watch_id == "cross-app-rollout" else ["Muse"])
     assert item.match.none == items["cross-app-rollout"].match.none
     assert {"Bellamy", "muse about", "Microsoft Muse"} <= set(item.match.none)
 
@@ -283,8 +284,12 @@ def test_a_match_explains_itself(loaded: LoadedWatchlist) -> None:
         summary="Instagram follows next month.",
     )
     (result,) = [r for r in loaded.matcher.match(entry) if r.watch_id == "cross-app-rollout"]
-    assert result.matched_terms == ("WhatsApp", "Instagram", "Muse")
+    # "users" is the @arrival word that fired.
+    assert result.matched_terms == ("WhatsApp", "Instagram", "Muse", "users")
     assert result.snippet == "Instagram follows next month."
+    assert result.stance == "event"
+    assert "WhatsApp (title+summary)" not in result.explanation
+    assert "WhatsApp (title)" in result.explanation and "Instagram (summary)" in result.explanation
 
 
 # --- false friends that must match nothing --------------------------------------------------

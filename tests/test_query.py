@@ -338,3 +338,42 @@ def test_schema_describes_every_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"aliases", "stance_cues", "watch", "feeds", "settings"} <= set(schema["properties"])
     assert "thesis_date" in schema["$defs"]["Settings"]["properties"]
     assert schema["$defs"]["WatchItem"]["additionalProperties"] is False
+
+
+# --- the multi-pattern prefilter never changes a result -------------------------------------
+
+QUERY_PARTS = st.sampled_from(
+    [
+        "Muse",
+        "Spark",
+        "model*",
+        '"Muse Spark"',
+        "WhatsApp",
+        "Meta",
+        "-Bellamy",
+        "glass*",
+        "title:Muse",
+        "NEAR/2(Muse, WhatsApp)",
+        "/spar+k/",
+        "link:example.com",
+        "OR",
+        "Ray-Ban",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(QUERY_PARTS, min_size=1, max_size=5).map(" ".join), max_size=6), TEXTS)
+def test_prefilter_equals_trying_every_item(queries: list[str], words: list[str]) -> None:
+    from monitor.match import Doc, evaluate
+
+    items = []
+    for i, q in enumerate(queries):
+        try:
+            items.append(CompiledItem(f"w{i}", parse_query(q)))
+        except ConfigError:
+            continue
+    e = entry(" ".join(words), " ".join(reversed(words)), link="https://www.example.com/a")
+    doc = Doc.from_entry(e, "feed")
+    brute = [it.watch_id for it in items if evaluate(it.query, doc, [])]
+    assert [r.watch_id for r in Matcher(tuple(items)).match(e, "feed")] == brute
