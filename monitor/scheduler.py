@@ -46,6 +46,16 @@ USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst
 LEASE = timedelta(minutes=5)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Daemon:
     """One ``monitor run`` process."""
 
@@ -80,6 +90,7 @@ class Daemon:
         executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parse")
         self._ctx = Context(self.store, client, self.watchlist, self.limits, executor)
         await asyncio.to_thread(sync_watchlist, self.store, self.watchlist, utcnow())
+        await asyncio.to_thread(self._release_dead_leases)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
@@ -118,6 +129,19 @@ class Daemon:
             executor.shutdown(wait=True)
             logs.event(logging.INFO, "daemon.stop", ticks=self.ticks)
 
+    def _release_dead_leases(self) -> None:
+        """Take back the feed leases of this host's processes that died (SIGKILL, OOM, power).
+
+        Without this a crashed daemon's feeds are not polled until their lease expires
+        (``LEASE``, 5 minutes) after the restart. Leases of other hosts are left to expire.
+        """
+        host = socket.gethostname()
+        for owner in self.store.lease_owners():
+            name, _, pid = owner.rpartition(":")
+            if name == host and pid.isdigit() and owner != self.owner and not _alive(int(pid)):
+                self.store.release_leases(owner)
+                logs.event(logging.WARNING, "lease.released", owner=owner, reason="process gone")
+
     async def _drain(self) -> None:
         tasks = [*self._feeds.values(), *self._deliveries.values()]
         if not tasks:
@@ -138,8 +162,9 @@ class Daemon:
         self.ticks += 1
         try:
             await self._start_due_feeds()
-            for delivery in await run_due_digests(self._ctx):
-                self._start_delivery(delivery)
+            # New digests go into the outbox only; due_deliveries starts each digest's oldest
+            # pending delivery, so a new one never overtakes an older one that is backing off.
+            await run_due_digests(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 self._start_delivery(delivery)

@@ -35,6 +35,7 @@ from monitor.types import (
     Match,
 )
 from storage.engine import ensure_schema, make_engine, redact
+from storage.leases import LeaseMixin
 from storage.models import (
     AttemptRow,
     DeliveryMatchRow,
@@ -60,7 +61,7 @@ def _chunks(items: Sequence[T], n: int = _CHUNK) -> Iterable[Sequence[T]]:
         yield items[i : i + n]
 
 
-class Store:
+class Store(LeaseMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
