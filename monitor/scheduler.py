@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     attempt_delivery,
+    feed_interval,
     refresh_feed,
     run_due_digests,
     sync_watchlist,
@@ -78,9 +80,11 @@ class Daemon:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, asyncio.Task[Any]] = {}
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
+        self._held: dict[str, float] = {}  # feed id -> monotonic time before which it waits
         self._stop = asyncio.Event()
         self._ctx: Context | None = None
         self.ticks = 0
+        self._tick_task: asyncio.Task[Any] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -121,6 +125,10 @@ class Daemon:
             await self._stop.wait()
         finally:
             scheduler.shutdown(wait=False)
+            if self._tick_task is not None and not self._tick_task.done():
+                # Let a tick that is inside a database call finish, rather than have
+                # asyncio.run cancel it (a CancelledError traceback on every such stop).
+                await asyncio.wait([self._tick_task], timeout=self.grace_seconds)
             await self._drain()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -160,6 +168,7 @@ class Daemon:
         if self._stop.is_set() or self._ctx is None:
             return
         self.ticks += 1
+        self._tick_task = asyncio.current_task()
         try:
             await self._start_due_feeds()
             # New digests go into the outbox only; due_deliveries starts each digest's oldest
@@ -175,13 +184,14 @@ class Daemon:
         free = self.max_concurrency - len(self._feeds)
         if free <= 0:
             return
+        now = time.monotonic()
         due = await asyncio.to_thread(
             self.store.due_feeds,
             utcnow(),
             owner=self.owner,
             lease=LEASE,
             limit=free,
-            exclude=list(self._feeds),
+            exclude=[*self._feeds, *(f for f, t in self._held.items() if t > now)],
         )
         for feed in due:
             self._feeds[feed.id] = asyncio.create_task(self._refresh(feed), name=f"feed:{feed.id}")
@@ -189,7 +199,14 @@ class Daemon:
     async def _refresh(self, feed: FeedState) -> None:
         assert self._ctx is not None
         try:
-            await refresh_feed(self._ctx, feed)
+            report = await refresh_feed(self._ctx, feed)
+            if report.error and report.error.startswith("not recorded:"):
+                # The database refused the result (full, locked, read-only): the feed stays
+                # due and leased to us, so try it again after its interval (at most 1 min).
+                wait = min(feed_interval(self._ctx.watchlist, feed.id), timedelta(minutes=1))
+                self._held[feed.id] = time.monotonic() + wait.total_seconds()
+            else:
+                self._held.pop(feed.id, None)
         except Exception as exc:  # refresh_feed turns failures into state; this is a bug guard
             logs.event(
                 logging.ERROR,

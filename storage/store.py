@@ -161,7 +161,8 @@ class Store(LeaseMixin):
         """Lease up to ``limit`` enabled feeds whose next check is due, oldest first.
 
         A leased feed is skipped by every other caller until ``ingest`` records its result
-        or the lease expires (the process holding it died).
+        or the lease expires (the process holding it died). ``owner``'s own leases do not
+        hold it back: pass what it has in flight as ``exclude``.
         """
         excluded = list(exclude)
 
@@ -171,7 +172,13 @@ class Store(LeaseMixin):
                 .where(
                     FeedRow.enabled.is_(True),
                     FeedRow.next_check_at <= now,
-                    or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now),
+                    or_(
+                        FeedRow.lease_until.is_(None),
+                        FeedRow.lease_until < now,
+                        # Its own lease, left by a refresh whose result could not be written
+                        # (disk full, database locked): the caller excludes what it has in flight.
+                        FeedRow.lease_owner == owner,
+                    ),
                 )
                 .order_by(FeedRow.next_check_at)
                 .limit(limit)

@@ -34,7 +34,7 @@ from tests.chaos import FeedServer
 from tests.support import write_watchlist
 
 settings.register_profile(
-    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
     "long", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -248,8 +248,8 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 
 def test_fuzz_mutated_corpus_feeds_through_fetch_and_parse(shared_dir: Path) -> None:
-    """~300 mutated documents (seeded, reproducible) served over HTTP, fetched and parsed."""
-    n = int(os.environ.get("FUZZ_FEEDS", "300"))
+    """~150 mutated documents (seeded, reproducible) served over HTTP, fetched and parsed."""
+    n = int(os.environ.get("FUZZ_FEEDS", "150"))
     seed = int(os.environ.get("FUZZ_SEED", "7"))
     rng = random.Random(seed)
     corpus = sorted(
