@@ -289,12 +289,18 @@ class Receiver(_Base):
         self.rng = random.Random(seed)
         self.hits: list[Hit] = []
         self.arrived: set[str] = set()  # webhook-ids seen (even if the answer never went out)
+        self.truncated = 0  # requests whose body was cut short
         super().__init__()
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length)
         wid = h.headers.get("webhook-id", "")
+        if len(body) < length:  # the sender died mid-request: no receiver would accept it
+            with self.lock:
+                self.truncated += 1
+            h.close_connection = True
+            return
         with self.lock:
             self.arrived.add(wid)
         mode = self.mode
@@ -669,6 +675,108 @@ def verify(db: Path, feeds: FeedServer, hook: Receiver) -> CampaignReport:
         integrity=integrity,
         elapsed=0.0,
         landed=Counter(),
+    )
+
+
+# --- the soak run -----------------------------------------------------------------------------
+
+
+@dataclass
+class SoakReport:
+    samples: list[tuple[float, int]]  # (seconds since start, daemon RSS KiB)
+    report: CampaignReport
+    problems: list[str]
+    settle_seconds: float
+    polls: int
+    published: int
+
+    def growth_mib(self) -> float:
+        """Median RSS of the last third minus that of the first third, MiB."""
+        import statistics
+
+        third = max(1, len(self.samples) // 3)
+        first = statistics.median(r for _, r in self.samples[:third])
+        last = statistics.median(r for _, r in self.samples[-third:])
+        return (last - first) / 1024
+
+
+def soak(
+    tmp: Path,
+    *,
+    n_feeds: int,
+    seconds: float,
+    interval: str = "5s",
+    every: float = 0.02,
+    window: int = 50,
+    sample: float = 30,
+    tick: float = 1.0,
+    out: Callable[[str], None] = lambda s: None,
+) -> SoakReport:
+    """``n_feeds`` feeds gaining an entry every ``every`` s (on a random feed), polled every
+    ``interval``, a digest every 10 s, for ``seconds``; RSS sampled every ``sample`` s."""
+    feeds = FeedServer(n_feeds, max_entries=window, summary_bytes=300)
+    for fid in feeds.feeds:
+        feeds.add_entry(fid)
+    hook = Receiver()
+    db = tmp / "monitor.db"
+    config = write_watchlist(
+        tmp / "watchlist.yaml",
+        [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
+        hook_url=hook.url("/hook"),
+        schedule="*/10 * * * * *",
+        database=str(db),
+        poll_interval=interval,
+    )
+    daemon = DaemonProc(config, tmp / "daemon.log", tick=tick).start()
+    samples: list[tuple[float, int]] = []
+    started = time.time()
+    out(
+        f"| {'t (s)':>6} | {'RSS MiB':>8} | {'polls':>7} | {'entries':>8} | {'matches':>8} "
+        f"| {'expected':>8} | {'delivered':>9} |"
+    )
+    out(f"|{'-' * 8}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 11}|")
+    problems: list[str] = []
+    try:
+        feeds.grow(every)
+        end = started + seconds
+        while time.time() < end:
+            time.sleep(min(sample, max(0.0, end - time.time())))
+            assert daemon.alive(), daemon.text()[-3000:]
+            rss = daemon.rss_kib()
+            t = time.time() - started
+            samples.append((t, rss))
+            entries = read_db(db, "SELECT count(*) FROM entries")[0][0]
+            matches = read_db(db, "SELECT count(*) FROM matches")[0][0]
+            delivered = read_db(db, "SELECT count(*) FROM deliveries WHERE status='delivered'")[0][
+                0
+            ]
+            out(
+                f"| {t:6.0f} | {rss / 1024:8.1f} | {sum(feeds.requests.values()):7d} "
+                f"| {entries:8d} | {matches:8d} | {len(feeds.expected_matches()):8d} "
+                f"| {delivered:9d} |"
+            )
+        feeds.stop_growing()
+        settle_started = time.time()
+        try:
+            settle(daemon, db, hook, feeds.expected_matches(), timeout=300)
+        except AssertionError as exc:
+            problems.append(str(exc).splitlines()[0])
+        settle_s = time.time() - settle_started
+        daemon.stop()
+        report = verify(db, feeds, hook)
+    finally:
+        feeds.stop_growing()
+        if daemon.alive():
+            daemon.kill()
+        feeds.close()
+        hook.close()
+    return SoakReport(
+        samples,
+        report,
+        problems + report.problems,
+        settle_s,
+        sum(feeds.requests.values()),
+        sum(len(f.entries) for f in feeds.feeds.values()),
     )
 
 
