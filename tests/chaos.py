@@ -780,6 +780,104 @@ def soak(
     )
 
 
+# --- a webhook outage -------------------------------------------------------------------------
+
+
+@dataclass
+class OutageReport:
+    report: CampaignReport
+    rss: list[int]  # KiB, sampled through the outage
+    queued_peak: int  # pending deliveries at the end of the outage
+    accepted: list[str]  # webhook-ids in the order the receiver accepted them
+    in_db_order: list[str]  # delivery ids in outbox order
+    statuses: Counter[int]  # answers given during the outage (0: reset / timeout)
+    recovered_s: float  # from the receiver's recovery to the last delivery
+    retry_gaps_after_429: list[float]
+
+
+def webhook_outage(
+    tmp: Path,
+    phases: list[tuple[str, float]],
+    *,
+    n_feeds: int = 3,
+    retry_base: float = 0.2,
+    sample: float = 0.5,
+    settle_timeout: float = 120,
+    out: Callable[[str], None] = lambda s: None,
+) -> OutageReport:
+    """Run the daemon while the receiver goes through ``phases`` (mode, seconds): modes
+    ``down`` (not listening), ``500``, ``429`` (Retry-After 1), ``reset``, ``timeout``
+    (answers after the daemon's 30 s POST timeout). Feeds keep gaining entries and a digest
+    is built every 2 s throughout. Then the receiver recovers and everything must arrive."""
+    feeds = FeedServer(n_feeds)
+    for fid in feeds.feeds:
+        feeds.add_entry(fid)
+    hook = Receiver()
+    db = tmp / "monitor.db"
+    config = write_watchlist(
+        tmp / "watchlist.yaml",
+        [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
+        hook_url=hook.url("/hook"),
+        schedule="*/2 * * * * *",
+        database=str(db),
+        poll_interval="1s",
+    )
+    daemon = DaemonProc(config, tmp / "d.log", env={"MONITOR_RETRY_BASE": str(retry_base)})
+    daemon.start()
+    rss: list[int] = []
+    try:
+        feeds.grow(0.3)
+        daemon.wait_log("outcome=delivered", timeout=30)
+        for mode, seconds in phases:
+            out(f"receiver: {mode} for {seconds:g}s")
+            if mode == "down":
+                hook.down()
+            else:
+                hook.mode = mode
+            # At least ``seconds``, and until the receiver answered at least once in this
+            # mode (retry delays double, so a short phase could otherwise see no attempt).
+            hits_before = len(hook.hits)
+            end, cap = time.time() + seconds, time.time() + max(4 * seconds, 60)
+            while time.time() < end or (
+                mode != "down" and len(hook.hits) == hits_before and time.time() < cap
+            ):
+                time.sleep(sample)
+                rss.append(daemon.rss_kib())
+            if mode == "down":
+                hook.up()
+        queued = read_db(db, "SELECT count(*) FROM deliveries WHERE status = 'pending'")[0][0]
+        hook.mode = "ok"
+        recovered_at = time.time()
+        feeds.stop_growing()
+        settle(daemon, db, hook, feeds.expected_matches(), timeout=settle_timeout)
+        recovered = max(h.at for h in hook.accepted()) - recovered_at
+        code = daemon.stop()
+        assert code == 0, daemon.text()[-3000:]
+    finally:
+        feeds.stop_growing()
+        if daemon.alive():
+            daemon.kill()
+        feeds.close()
+        hook.close()
+    gaps = [
+        b.at - a.at
+        for a, b in zip(hook.hits, hook.hits[1:], strict=False)
+        if a.status == 429 and b.id == a.id
+    ]
+    return OutageReport(
+        report=verify(db, feeds, hook),
+        rss=rss,
+        queued_peak=queued,
+        accepted=[h.id for h in hook.accepted()],
+        in_db_order=[
+            r[0] for r in read_db(db, "SELECT id FROM deliveries ORDER BY created_at, id")
+        ],
+        statuses=Counter(h.status for h in hook.hits if h.status != 200),
+        recovered_s=recovered,
+        retry_gaps_after_429=gaps,
+    )
+
+
 __all__ = [
     "SECRET",
     "CampaignReport",

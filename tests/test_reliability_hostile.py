@@ -50,10 +50,10 @@ def run_measured(cmd: list[str], timeout: float) -> tuple[int, str, str, float, 
     return r.returncode, r.stdout, r.stderr, time.monotonic() - started, peak
 
 
-def _rss_item(i: int, title: str) -> str:
+def _rss_item(i: int, title: str, case: str = "") -> str:
     return (
-        f"<item><guid>g{i}</guid><title>{title}</title>"
-        f"<link>https://news.example.com/{i}</link></item>"
+        f"<item><guid>{case}g{i}</guid><title>{title}</title>"
+        f"<link>https://news.example.com/{case}{i}</link></item>"
     )
 
 
@@ -83,12 +83,12 @@ def _gzip_bomb() -> bytes:
 def install_generated(server: FeedServer, secret_file: Path) -> dict[str, str]:
     """Routes of the generated cases; returns {feed id: path}."""
     bomb = _gzip_bomb()
-    hundred_k = _doc("".join(_rss_item(i, f"Item {i}") for i in range(100_000)))
+    hundred_k = _doc("".join(_rss_item(i, f"Item {i}", "k") for i in range(100_000)))
     strings = _doc(
-        _rss_item(1, "Muse Spark API opens \u202eright-to-left\u202c \u200f override")
-        + _rss_item(2, "Muse Spark API " + "W" * 50_000)
+        _rss_item(1, "Muse Spark API opens \u202eright-to-left\u202c \u200f override", "s")
+        + _rss_item(2, "Muse Spark API " + "W" * 50_000, "s")
     )
-    ctrl = _doc(_rss_item(1, "Muse Spark API \x01\x02\x1b[31m control \x7f characters"))
+    ctrl = _doc(_rss_item(1, "Muse Spark API \x01\x02\x1b[31m control \x7f characters", "c"))
     xxe = (
         '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://'
         + str(secret_file)
@@ -151,7 +151,7 @@ def install_generated(server: FeedServer, secret_file: Path) -> dict[str, str]:
         "redirect-loop-b": lambda h: loop(h, "/gen/redirect-loop"),
         "invalid-utf8": lambda h: _send(
             h,
-            _doc(_rss_item(1, "Muse Spark API \xff\xfe broken")).replace(
+            _doc(_rss_item(1, "Muse Spark API \xff\xfe broken", "u")).replace(
                 "\xff\xfe".encode(), b"\xff\xfe\xc3\x28"
             ),
             Content_Type="application/rss+xml; charset=utf-8",
@@ -236,6 +236,11 @@ def test_hostile_and_broken_feeds_are_bounded_errors_and_others_are_unaffected(
     print(
         f"wall {wall:.1f}s, peak RSS {peak // 1024} MiB (good feed alone: {base_peak // 1024} MiB)"
     )
+    # The text cases are stored (cleaned), each as its own entry.
+    assert summary["gen-strings"].startswith("2 new entries, 2 new matches")
+    assert summary["gen-control-chars"].startswith("1 new entries, 1 new matches")
+    assert summary["gen-invalid-utf8"].startswith("1 new entries, 1 new matches")
+    assert summary["gen-xxe-local-file"].startswith("1 new entries")
     # The good feed is unaffected.
     assert summary["f000"].startswith("3 new entries"), summary["f000"]
 
