@@ -28,6 +28,9 @@ from monitor.types import AttemptOutcome
 USER_AGENT = "CatalystMonitor/0.1 (webhook)"
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
+# Test knob (docs/reliability.md): MONITOR_RETRY_BASE=0.2 makes the first retry come after
+# 0.2 s instead of 30 s, and scales the cap with it, so outage tests need not wait minutes.
+RETRY_BASE_ENV = "MONITOR_RETRY_BASE"
 RETRY_AFTER_CAP = timedelta(hours=6)
 
 
@@ -137,12 +140,20 @@ def retry_delay(
 ) -> timedelta:
     """How long to wait after the ``attempts``-th failed attempt (1-based).
 
-    Exponential from 30 s, doubling, capped at 1 h, with ±20 % jitter so many queued
+    Exponential from 30 s (``$MONITOR_RETRY_BASE`` seconds, for tests), doubling, capped at
+    1 h (scaled likewise), with ±20 % jitter so many queued
     deliveries do not retry in lockstep; a receiver's Retry-After wins when longer (capped
     at 6 h).
     """
     r = rng or random
-    base = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
+    first, cap = RETRY_BASE, RETRY_CAP
+    scaled = os.environ.get(RETRY_BASE_ENV)
+    if scaled:
+        first = timedelta(seconds=float(scaled))
+        cap = RETRY_CAP * (first / RETRY_BASE)
+    # The exponent is bounded: 30 s x 2**42 overflows timedelta, and attempt 43 comes after
+    # ~35 h of a 72 h retry age.
+    base = min(cap, first * (2 ** min(max(0, attempts - 1), 30)))
     delay = base * r.uniform(0.8, 1.2)
     if retry_after is not None:
         delay = max(delay, min(timedelta(seconds=retry_after), RETRY_AFTER_CAP))

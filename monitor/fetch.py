@@ -176,6 +176,15 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return found
 
 
+def _network_problem(exc: httpx.NetworkError) -> str:
+    """httpx's ReadError often has an empty message: name what happened."""
+    if any(isinstance(c, ConnectionResetError) for c in _causes(exc)):
+        return "connection reset by the server"
+    what = {httpx.ReadError: "while reading the response", httpx.WriteError: "while sending"}
+    doing = what.get(type(exc), "on the connection")
+    return f"network error {doing} ({str(exc) or 'connection closed'})"
+
+
 def _connect_problem(exc: httpx.ConnectError) -> str:
     causes = _causes(exc)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
@@ -217,6 +226,8 @@ async def fetch_feed(
         raise FetchError(f"{prefix}: timed out ({type(exc).__name__})") from exc
     except httpx.ConnectError as exc:
         raise FetchError(f"{prefix}: {_connect_problem(exc)}") from exc
+    except httpx.NetworkError as exc:  # read/write/close failed after connecting
+        raise FetchError(f"{prefix}: {_network_problem(exc)}") from exc
     except httpx.ProtocolError as exc:
         raise FetchError(f"{prefix}: HTTP protocol error ({exc})") from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:

@@ -35,6 +35,7 @@ from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     attempt_delivery,
+    feed_interval,
     refresh_feed,
     run_due_digests,
     sync_watchlist,
@@ -57,6 +58,16 @@ def parse_executor(workers: int) -> Executor:
     if workers <= 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Daemon:
@@ -89,9 +100,11 @@ class Daemon:
         self._feeds: dict[str, asyncio.Task[Any]] = {}
         self._leased_at: dict[str, float] = {}  # feed id -> monotonic time of its lease
         self._deliveries: dict[str, asyncio.Task[Any]] = {}
+        self._held: dict[str, float] = {}  # feed id -> monotonic time before which it waits
         self._stop = asyncio.Event()
         self._ctx: Context | None = None
         self.ticks = 0
+        self._tick_task: asyncio.Task[Any] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -103,6 +116,7 @@ class Daemon:
             self.store, client, self.watchlist, self.limits, executor, lease_check=self._lease_check
         )
         await asyncio.to_thread(sync_watchlist, self.store, self.watchlist, utcnow())
+        await asyncio.to_thread(self._release_dead_leases)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
@@ -151,6 +165,10 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=False)
             watcher.cancel()
+            if self._tick_task is not None and not self._tick_task.done():
+                # Let a tick that is inside a database call finish, rather than have
+                # asyncio.run cancel it (a CancelledError traceback on every such stop).
+                await asyncio.wait([self._tick_task], timeout=self.grace_seconds)
             if http is not None:
                 await http.stop()
             await self._drain()
@@ -167,6 +185,19 @@ class Daemon:
         self.watchlist = new
         if self._ctx is not None:
             self._ctx.watchlist = new
+
+    def _release_dead_leases(self) -> None:
+        """Take back the feed leases of this host's processes that died (SIGKILL, OOM, power).
+
+        Without this a crashed daemon's feeds are not polled until their lease expires
+        (``LEASE``, 5 minutes) after the restart. Leases of other hosts are left to expire.
+        """
+        host = socket.gethostname()
+        for owner in self.store.lease_owners():
+            name, _, pid = owner.rpartition(":")
+            if name == host and pid.isdigit() and owner != self.owner and not _alive(int(pid)):
+                self.store.release_leases(owner)
+                logs.event(logging.WARNING, "lease.released", owner=owner, reason="process gone")
 
     async def _drain(self) -> None:
         tasks = [*self._feeds.values(), *self._deliveries.values()]
@@ -187,11 +218,11 @@ class Daemon:
             return
         self.ticks += 1
         self.last_tick = time.monotonic()
+        self._tick_task = asyncio.current_task()
         try:
             await self._start_due_feeds()
-            # New digests go to the outbox; they are sent by the due-deliveries step below,
-            # which takes each digest's oldest pending delivery first, so a new digest never
-            # overtakes an older one that is still backing off.
+            # New digests go into the outbox only; due_deliveries starts each digest's oldest
+            # pending delivery, so a new one never overtakes an older one that is backing off.
             await run_due_digests(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
@@ -233,13 +264,14 @@ class Daemon:
         free = self.max_concurrency - len(self._feeds)
         if free <= 0:
             return
+        now = time.monotonic()
         due = await asyncio.to_thread(
             self.store.due_feeds,
             utcnow(),
             owner=self.owner,
             lease=self.lease,
             limit=free,
-            exclude=list(self._feeds),
+            exclude=[*self._feeds, *(f for f, t in self._held.items() if t > now)],
         )
         leased_at = time.monotonic()
         for feed in due:
@@ -261,7 +293,14 @@ class Daemon:
     async def _refresh(self, feed: FeedState) -> None:
         assert self._ctx is not None
         try:
-            await refresh_feed(self._ctx, feed)
+            report = await refresh_feed(self._ctx, feed)
+            if report.error and report.error.startswith("not recorded:"):
+                # The database refused the result (full, locked, read-only): the feed stays
+                # due and leased to us, so try it again after its interval (at most 1 min).
+                wait = min(feed_interval(self._ctx.watchlist, feed.id), timedelta(minutes=1))
+                self._held[feed.id] = time.monotonic() + wait.total_seconds()
+            else:
+                self._held.pop(feed.id, None)
         except Exception as exc:  # refresh_feed turns failures into state; this is a bug guard
             logs.event(
                 logging.ERROR,
@@ -278,7 +317,9 @@ class Daemon:
         """POST a due delivery unless another replica claimed this attempt first."""
         if delivery.status != "pending" or delivery.digest_id in self._deliveries:
             return
-        if await asyncio.to_thread(self.store.claim_delivery, delivery, utcnow(), self.lease):
+        if await asyncio.to_thread(
+            self.store.claim_delivery, delivery, utcnow(), self.lease, self.owner
+        ):
             self._start_delivery(delivery)
 
     def _start_delivery(self, delivery: Delivery) -> None:

@@ -163,8 +163,13 @@ class DaemonLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the daemon's lifetime
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+")  # noqa: SIM115 - held open for the daemon's lifetime
+        except OSError as exc:  # a read-only filesystem, a missing permission
+            raise StorageError(
+                f"cannot create the daemon lock file {self.path}: {exc.strerror or exc}"
+            ) from exc
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -199,6 +199,9 @@ class DeliveryRow(Base):
     window_since: Mapped[datetime] = mapped_column(UTCDateTime)
     window_until: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[str] = mapped_column(Text)
+    # Who holds the claim on the next attempt (host:pid), so a restarted daemon can take
+    # back the claim of one that died mid-POST instead of waiting for it to expire.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 

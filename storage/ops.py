@@ -75,7 +75,9 @@ class OpsMixin:
 
     # --- the outbox across replicas ----------------------------------------------------------
 
-    def claim_delivery(self, delivery: Delivery, now: datetime, hold: timedelta) -> bool:
+    def claim_delivery(
+        self, delivery: Delivery, now: datetime, hold: timedelta, owner: str | None = None
+    ) -> bool:
         """Take the next attempt of ``delivery`` for this process, or learn another has.
 
         Compare-and-set on ``next_attempt_at``: the claim moves it ``hold`` into the future,
@@ -93,7 +95,9 @@ class OpsMixin:
             else:
                 q = q.where(DeliveryRow.next_attempt_at == delivery.next_attempt_at)
             res = s.execute(
-                q.values(next_attempt_at=now + hold).execution_options(synchronize_session=False)
+                q.values(next_attempt_at=now + hold, claimed_by=owner).execution_options(
+                    synchronize_session=False
+                )
             )
             return bool(res.rowcount == 1)  # type: ignore[attr-defined]
 

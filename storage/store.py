@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import exists, func, insert, or_, select, update
@@ -38,6 +38,7 @@ from storage.backtest import BacktestMixin
 from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
+from storage.leases import LeaseMixin
 from storage.models import (
     AttemptRow,
     DeliveryMatchRow,
@@ -73,7 +74,7 @@ def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
+class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -182,7 +183,8 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
         """Lease up to ``limit`` enabled feeds whose next check is due, oldest first.
 
         A leased feed is skipped by every other caller until ``ingest`` records its result
-        or the lease expires (the process holding it died).
+        or the lease expires (the process holding it died). ``owner``'s own leases do not
+        hold it back: pass what it has in flight as ``exclude``.
         """
         excluded = list(exclude)
 
@@ -193,7 +195,13 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
                     FeedRow.enabled.is_(True),
                     FeedRow.gone_at.is_(None),
                     FeedRow.next_check_at <= now,
-                    or_(FeedRow.lease_until.is_(None), FeedRow.lease_until < now),
+                    or_(
+                        FeedRow.lease_until.is_(None),
+                        FeedRow.lease_until < now,
+                        # Its own lease, left by a refresh whose result could not be written
+                        # (disk full, database locked): the caller excludes what it has in flight.
+                        FeedRow.lease_owner == owner,
+                    ),
                 )
                 .order_by(FeedRow.next_check_at)
                 .limit(limit)
@@ -697,6 +705,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
                 )
             )
             row.attempts += 1
+            row.claimed_by = None
             if outcome.ok:
                 row.status, row.delivered_at, row.next_attempt_at, row.last_error = (
                     "delivered",
@@ -759,13 +768,23 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin):
         return self._run("counting rows", fn)
 
     def release_leases(self, owner: str) -> None:
-        """Give back every feed lease ``owner`` holds (on a clean shutdown)."""
+        """Give back every feed lease and delivery claim ``owner`` holds.
+
+        On a clean shutdown, and at start for the leases of a process on this host that died
+        (a delivery it claimed is then due again at once, with the same webhook-id).
+        """
 
         def fn(s: Session) -> None:
             s.execute(
                 update(FeedRow)
                 .where(FeedRow.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.claimed_by == owner, DeliveryRow.status == "pending")
+                .values(claimed_by=None, next_attempt_at=datetime.now(UTC))
                 .execution_options(synchronize_session=False)
             )
 

@@ -4,7 +4,7 @@ A Slack, Discord or Teams digest may need several messages; a retry resumes afte
 last one sent, so a receiver never gets the first part twice.
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-28
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
