@@ -24,6 +24,7 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=200)
     ap.add_argument("--feeds", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--window", type=int, default=300, help="entries per feed document")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="crash-") as tmp:
@@ -33,6 +34,7 @@ def main() -> int:
             seed=args.seed,
             n_feeds=args.feeds,
             settle_timeout=300,
+            window=args.window,
             log=(lambda s: None) if args.quiet else print,
         )
     aimed = {m: sum(k.target == m for k in r.kills) for m in MOMENTS}

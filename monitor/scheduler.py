@@ -227,6 +227,12 @@ class Daemon:
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 await self._claim_and_start(delivery)
+        except asyncio.CancelledError:
+            if not self._stop.is_set():
+                raise
+            # Stopping, and this tick outlived the grace period (a database call that waits
+            # on a lock): one line, not APScheduler's traceback. The thread still finishes.
+            logs.event(logging.WARNING, "tick.cancelled", reason="stopping")
         except Exception as exc:  # a tick must never kill the scheduler
             logs.event(logging.ERROR, "tick.error", error=f"{exc.__class__.__name__}: {exc}")
 

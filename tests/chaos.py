@@ -505,7 +505,8 @@ def crash_campaign(
     drip: float = 0.3,
     hook_delay: float = 0.4,
     grow_every: float = 0.05,
-    aim_timeout: float = 4.0,
+    aim_timeout: float = 8.0,
+    window: int = 0,
     settle_timeout: float = 90.0,
     env: dict | None = None,
     log: Callable[[str], None] = lambda s: None,
@@ -517,13 +518,16 @@ def crash_campaign(
     time if it does not come within ``aim_timeout``), recording what was going on. Then the
     feeds stop growing, the daemon runs undisturbed until everything has settled, is
     stopped with SIGTERM, and :func:`verify` compares the database and the receiver with
-    what the feed server published.
+    what the feed server published. ``window`` > 0 makes each document carry only the
+    newest entries (long campaigns: documents stay small; it must exceed what a feed gains
+    while the daemon is down, or entries are missed by design).
     """
     started = time.time()
     rng = random.Random(seed)
     feeds, hook, config, db = build_world(
         tmp, n_feeds, seed=seed, feed_delay=feed_delay, drip=drip, hook_delay=hook_delay
     )
+    feeds.max_entries = window
     daemon = DaemonProc(config, tmp / "daemon.log", env=env)
     done: list[Kill] = []
     try:
@@ -532,8 +536,10 @@ def crash_campaign(
             target = MOMENTS[i % len(MOMENTS)] if i < len(MOMENTS) else rng.choice(MOMENTS)
             daemon.start()
             t0 = time.time()
-            # Let it get going (imports, schema, first tick) before aiming.
-            time.sleep(rng.uniform(0.8, 1.5))
+            # Let it get going (imports, schema, first tick) before aiming: on a loaded
+            # machine the start alone can take seconds.
+            daemon.wait_log("daemon.start", count=i + 1, timeout=120)
+            time.sleep(rng.uniform(0.0, 0.5))
             deadline = time.time() + aim_timeout
             landed: list[str] = []
             while time.time() < deadline and daemon.alive():
