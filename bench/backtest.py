@@ -86,7 +86,7 @@ def main() -> int:
     cases = [(i.watch_id, i) for i in wl.matcher.items]
     cases.append(
         (
-            "draft: NEAR/3(@muse_word, WhatsApp)",
+            "draft: NEAR/3(Muse, WhatsApp)",
             CompiledItem("draft", parse_query("NEAR/3(Muse, WhatsApp)")),
         )
     )
