@@ -54,7 +54,7 @@ def fold(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Folded word tokens of ``text`` (Unicode word boundaries, possessives dropped)."""
     folded = fold(text)
-    if "'" in folded or "’" in folded:
+    if "'" in folded or "’" in folded:  # most text has no apostrophe: skip that pass
         folded = _POSSESSIVE_RE.sub("", folded)
     return _TOKEN_RE.findall(folded)
 
@@ -183,14 +183,15 @@ Hit = tuple[str, str, int, int]  # (term text, field, first token, last token + 
 class Doc:
     """An entry tokenised once for matching against every watch item."""
 
-    __slots__ = ("_folded", "_positions", "fields", "host", "raw", "vocabulary")
+    __slots__ = ("_folded", "_host", "_positions", "fields", "link", "raw", "vocabulary")
 
     def __init__(
-        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, host: str = ""
+        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, link: str = ""
     ) -> None:
         self.fields = fields
         self.raw = raw or {}
-        self.host = host
+        self.link = link
+        self._host: str | None = None
         self._folded: dict[str, str] = {}
         self._positions: dict[str, list[tuple[str, int]]] | None = None
         # Every token of every field: the prefilter needs only this, so most entries (that
@@ -216,14 +217,18 @@ class Doc:
             raw["source.name"] = entry.source
         if feed_id:
             raw["source.feed"] = feed_id
-        host = ""
-        if entry.link:
-            try:
-                host = (urlsplit(entry.link.strip()).hostname or "").lower().rstrip(".")
-            except ValueError:
-                host = ""
         # One field per category, so a phrase never spans two of them.
-        return cls({k: tokenize(v) for k, v in raw.items()}, raw, host)
+        return cls({k: tokenize(v) for k, v in raw.items()}, raw, entry.link or "")
+
+    @property
+    def host(self) -> str:
+        """The link's host name, lower-case (parsed only when a link: term asks)."""
+        if self._host is None:
+            try:
+                self._host = (urlsplit(self.link.strip()).hostname or "").lower().rstrip(".")
+            except ValueError:
+                self._host = ""
+        return self._host
 
     def folded(self, field_name: str) -> str:
         text = self._folded.get(field_name)
@@ -548,13 +553,20 @@ def mark(text: str, terms: Sequence[str]) -> str:
     spans = _token_spans(text)
     ends = [_end_of(text, start) for _, start in spans]
     marks: list[tuple[int, int]] = []
+    starts: dict[str, list[int]] = {}
+    for i, (tok, _) in enumerate(spans):
+        starts.setdefault(tok, []).append(i)
     for raw in terms:
         term = _parsed(raw)
         if term is None:
             continue
         toks, last = term.tokens, len(term.tokens) - 1
-        for i in range(len(spans) - last):
-            if all(
+        if term.prefix and last == 0:
+            cands = [i for tok, ids in starts.items() if tok.startswith(toks[0]) for i in ids]
+        else:
+            cands = starts.get(toks[0], [])
+        for i in cands:
+            if i + last < len(spans) and all(
                 spans[i + k][0] == w
                 or (term.prefix and k == last and spans[i + k][0].startswith(w))
                 for k, w in enumerate(toks)

@@ -102,11 +102,34 @@ class BacktestMixin:
         return self._run("searching entries", fn)
 
     def entries_by_id(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData]]:
+        # Plain columns, not ORM objects: this loads every candidate of a backtest.
+        cols = (
+            EntryRow.id,
+            EntryRow.feed_id,
+            EntryRow.guid,
+            EntryRow.link,
+            EntryRow.title,
+            EntryRow.summary,
+            EntryRow.categories,
+            EntryRow.published,
+            EntryRow.author,
+            EntryRow.source,
+        )
+
         def fn(s: Session) -> list[tuple[int, str, EntryData]]:
             out: list[tuple[int, str, EntryData]] = []
             for i in range(0, len(ids), _CHUNK):
-                q = select(EntryRow).where(EntryRow.id.in_(ids[i : i + _CHUNK]))
-                out.extend((r.id, r.feed_id, _entry(r)) for r in s.scalars(q))
+                q = select(*cols).where(EntryRow.id.in_(ids[i : i + _CHUNK]))
+                out.extend(
+                    (
+                        r[0],
+                        r[1],
+                        EntryData(
+                            r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7], None, r[8], r[9]
+                        ),
+                    )
+                    for r in s.execute(q)
+                )
             return sorted(out, key=lambda x: x[0])
 
         return self._run("reading entries", fn)
