@@ -44,7 +44,7 @@ def main() -> int:
     ap.add_argument("--peers", default="feedparser_seq newsboat_t1 newsboat_t8")
     ap.add_argument("--bench-dir", default=str(ROOT.parent / "shared" / "bench"))
     ap.add_argument("--work", default="/tmp/feedbench-monitor", help="BENCH_WORK")
-    ap.add_argument("--workers", type=int, default=2, help="monitor poll --workers")
+    ap.add_argument("--workers", type=int, default=1, help="monitor poll --workers (default 1)")
     args = ap.parse_args()
 
     bench = Path(args.bench_dir)

@@ -18,7 +18,6 @@ import httpx
 from monitor.discover import feed_links, suggest_id
 from monitor.errors import ConfigError, ConfigProblem, FetchError, MonitorError, ParseError
 from monitor.fetch import FetchLimits, build_client, fetch_feed
-from monitor.parse import parse_feed
 from monitor.scheduler import USER_AGENT
 from monitor.types import FetchResult
 from monitor.watchlist import config_path, load_watchlist
@@ -48,6 +47,10 @@ def _as_feed(result: FetchResult) -> str | None:
     """The feed's title ('' if none) when the body parses as a feed, else None."""
     if not result.body:
         return None
+    # Imported here: every `monitor` command imports this module, and `monitor poll`'s
+    # parent process never parses (feedparser + lxml are ~20 MB it need not carry).
+    from monitor.parse import parse_feed
+
     try:
         parsed = parse_feed(result.body, result.headers, result.final_url, max_entries=5)
     except ParseError:
