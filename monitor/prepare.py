@@ -14,6 +14,7 @@ revision, because pickling it for every call costs about as much as a parse.
 from __future__ import annotations
 
 import pickle
+import signal
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,9 +24,20 @@ from monitor.match import Matcher
 from monitor.types import IncomingEntry
 from monitor.urls import canonical_link
 
-__all__ = ["prepare_entries", "prepare_in_worker"]
+__all__ = ["ignore_stop_signals", "prepare_entries", "prepare_in_worker"]
 
 _MATCHERS: dict[str, Matcher] = {}  # in a worker process: revision -> matcher
+
+
+def ignore_stop_signals() -> None:
+    """Worker initializer: leave SIGINT/SIGTERM to the parent.
+
+    Ctrl-C in a terminal, systemd's default KillMode=control-group and `timeout` signal the
+    whole process group. A worker that died of it would break the pool under the parent
+    while the parent is still draining; the parent shuts the pool down itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def prepare_entries(

@@ -41,6 +41,7 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
+from monitor.prepare import ignore_stop_signals
 from monitor.reload import Reloader
 from monitor.types import Delivery, FeedState
 from monitor.watchlist import LoadedWatchlist
@@ -57,7 +58,11 @@ def parse_executor(workers: int) -> Executor:
     our threads, sockets or database connections), or one thread when ``workers`` is 0."""
     if workers <= 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=ignore_stop_signals,
+    )
 
 
 def _alive(pid: int) -> bool:

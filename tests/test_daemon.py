@@ -32,6 +32,7 @@ class Daemon:
             stdout=fh,
             stderr=fh,
             env=env,
+            start_new_session=True,  # its own process group, as under systemd or a terminal
         )
         fh.close()
         return self
@@ -47,10 +48,14 @@ class Daemon:
             f"{needle!r} x{count} not logged within {timeout}s:\n{self.log.read_text()}"
         )
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10, *, group: bool = False) -> int:
+        """Signal the daemon (or, like Ctrl-C and systemd, its whole process group)."""
         assert self.proc is not None
         started = time.time()
-        self.proc.send_signal(sig)
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
         code = self.proc.wait(timeout=timeout)
         assert time.time() - started < timeout
         return code
@@ -106,7 +111,10 @@ def test_daemon_sends_on_schedule_stops_on_sigterm_and_does_not_resend(
         time.sleep(4)
         assert len(receiver.received) == 1
     finally:
-        assert d2.stop(signal.SIGINT) == 0
+        # Ctrl-C reaches the whole process group, parse workers included: a clean stop.
+        assert d2.stop(signal.SIGINT, group=True) == 0
+    assert "daemon.stop" in d2.log.read_text()
+    assert "Traceback" not in d2.log.read_text()
 
 
 def test_missed_digest_is_sent_once_on_start(setup, tmp_path: Path) -> None:
