@@ -17,6 +17,7 @@ look at the publisher's name and the feed id, ``link:`` at the domain of the ent
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -183,7 +184,16 @@ Hit = tuple[str, str, int, int]  # (term text, field, first token, last token + 
 class Doc:
     """An entry tokenised once for matching against every watch item."""
 
-    __slots__ = ("_folded", "_host", "_positions", "fields", "link", "raw", "vocabulary")
+    __slots__ = (
+        "_folded",
+        "_host",
+        "_positions",
+        "_sorted_vocab",
+        "fields",
+        "link",
+        "raw",
+        "vocabulary",
+    )
 
     def __init__(
         self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, link: str = ""
@@ -194,6 +204,7 @@ class Doc:
         self._host: str | None = None
         self._folded: dict[str, str] = {}
         self._positions: dict[str, list[tuple[str, int]]] | None = None
+        self._sorted_vocab: list[str] | None = None
         # Every token of every field: the prefilter needs only this, so most entries (that
         # no watch item can match) never pay for the position index below.
         self.vocabulary: set[str] = set().union(*fields.values())
@@ -239,7 +250,20 @@ class Doc:
     def _starts(self, token: str, prefix: bool) -> Iterable[tuple[str, int]]:
         if not prefix:
             return self.positions.get(token, ())
-        return [p for tok, ps in self.positions.items() if tok.startswith(token) for p in ps]
+        return [p for tok in self.with_prefix(token) for p in self.positions[tok]]
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The entry's tokens that start with ``prefix``: a bisect in the sorted vocabulary,
+        not a scan of every token (prefix terms are common in watch items)."""
+        if self._sorted_vocab is None:
+            self._sorted_vocab = sorted(self.vocabulary)
+        vocab = self._sorted_vocab
+        out = []
+        for i in range(bisect.bisect_left(vocab, prefix), len(vocab)):
+            if not vocab[i].startswith(prefix):
+                break
+            out.append(vocab[i])
+        return out
 
     def occurrences(self, term: Term, first: bool = False) -> list[Hit]:
         """Where ``term`` occurs, as (text, field, start, end) in token positions."""
