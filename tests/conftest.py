@@ -33,6 +33,15 @@ def _pg_available() -> str | None:
         return f"{exc.__class__.__name__}: {exc}"
 
 
+def _require_pg() -> None:
+    """Skip without PostgreSQL, saying how to point the tests at one; in CI, fail instead."""
+    problem = _pg_available()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {problem}")
+        pytest.skip(f"no PostgreSQL at {PG_URL} ({problem}); set MONITOR_TEST_PG to a server's URL")
+
+
 @contextlib.contextmanager
 def private_pg_schema() -> Iterator[str]:
     """A URL of the real PostgreSQL whose search_path is a fresh schema, dropped afterwards."""
@@ -56,38 +65,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'monitor.db'}"
         return
-    problem = _pg_available()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {problem}")
-        pytest.skip(f"no PostgreSQL at {PG_URL} ({problem}); set MONITOR_TEST_PG to a server's URL")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = PG_URL.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    _require_pg()
+    with private_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A private schema in the real PostgreSQL (for tests that only make sense there)."""
-    problem = _pg_available()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI: {problem}")
-        pytest.skip(f"no PostgreSQL at {PG_URL} ({problem}); set MONITOR_TEST_PG to a server's URL")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = PG_URL.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    _require_pg()
+    with private_pg_schema() as url:
+        yield url
