@@ -14,6 +14,7 @@ import asyncio
 import csv
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -108,6 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             daemon = Daemon(wl, store, tick_seconds=args.tick, lease=args.lease, http_socket=sock)
             asyncio.run(daemon.run())
         finally:
+            # The daemon has stopped; a repeated SIGTERM/SIGINT (sent to the whole process
+            # group by `timeout`, systemd or Ctrl-C) must not turn a clean exit into a kill.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             store.close()
     finally:
         if sock is not None:

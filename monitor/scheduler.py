@@ -177,12 +177,14 @@ class Daemon:
             if http is not None:
                 await http.stop()
             await self._drain()
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
             await asyncio.to_thread(self.store.release_leases, self.owner)
             await client.aclose()
             executor.shutdown(wait=True)
             logs.event(logging.INFO, "daemon.stop", ticks=self.ticks)
+            # Only now: a second SIGTERM/SIGINT while draining (`timeout` and Ctrl-C send the
+            # signal to the whole group, so one arrives twice) must not kill us mid-shutdown.
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
 
     def _apply_watchlist(self, new: LoadedWatchlist) -> None:
         """New criteria from ``Reloader`` (in a worker thread): sync feeds, then swap."""
