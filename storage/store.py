@@ -74,6 +74,15 @@ def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
 
+def _insert_ids(
+    s: Session, model: type[EntryRow] | type[MatchRow], rows: list[dict[str, Any]]
+) -> list[int]:
+    """One bulk INSERT ... RETURNING id, ids in the order of ``rows``."""
+    if not rows:
+        return []
+    return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
+
+
 class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
@@ -398,14 +407,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
                     "first_seen": now,
                 }
             )
-        new_ids: list[int] = []
-        if to_insert:
-            new_ids = list(
-                s.scalars(
-                    insert(EntryRow).returning(EntryRow.id, sort_by_parameter_order=True),
-                    to_insert,
-                )
-            )
+        new_ids = _insert_ids(s, EntryRow, to_insert)
         sighted = [
             (known_id if is_id else new_ids[known_id], item)
             for (known_id, is_id), (_gh, item) in zip(slot, fresh, strict=True)
@@ -457,14 +459,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
                         "created_at": now,
                     }
                 )
-        match_ids: list[int] = []
-        if match_rows:
-            match_ids = list(
-                s.scalars(
-                    insert(MatchRow).returning(MatchRow.id, sort_by_parameter_order=True),
-                    match_rows,
-                )
-            )
+        match_ids = _insert_ids(s, MatchRow, match_rows)
         return IngestResult(update.feed_id, len(to_insert), len(sighted), tuple(match_ids))
 
     # --- matches ----------------------------------------------------------------------------

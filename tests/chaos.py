@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.support import SECRET, write_watchlist
@@ -464,20 +465,27 @@ class CampaignReport:
 
 
 def build_world(
-    tmp: Path, n_feeds: int, *, seed: int, feed_delay: float, drip: float, hook_delay: float
+    tmp: Path,
+    n_feeds: int,
+    *,
+    schedule: str = "*/2 * * * * *",
+    poll_interval: str = "1s",
+    hook: Receiver | None = None,
+    **feed_options: Any,
 ) -> tuple[FeedServer, Receiver, Path, Path]:
-    feeds = FeedServer(n_feeds, delay=feed_delay, drip=drip, seed=seed, summary_bytes=2000)
+    """Feeds that each have an entry, a webhook receiver and a watchlist polling them."""
+    feeds = FeedServer(n_feeds, **feed_options)
     for fid in feeds.feeds:
         feeds.add_entry(fid)
-    hook = Receiver(delay=hook_delay, seed=seed)
+    hook = hook or Receiver()
     db = tmp / "monitor.db"
     config = write_watchlist(
         tmp / "watchlist.yaml",
         [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
         hook_url=hook.url("/hook"),
-        schedule="*/2 * * * * *",  # a digest every 2 s
+        schedule=schedule,
         database=str(db),
-        poll_interval="1s",
+        poll_interval=poll_interval,
     )
     return feeds, hook, config, db
 
@@ -525,7 +533,13 @@ def crash_campaign(
     started = time.time()
     rng = random.Random(seed)
     feeds, hook, config, db = build_world(
-        tmp, n_feeds, seed=seed, feed_delay=feed_delay, drip=drip, hook_delay=hook_delay
+        tmp,
+        n_feeds,
+        hook=Receiver(delay=hook_delay, seed=seed),
+        delay=feed_delay,
+        drip=drip,
+        seed=seed,
+        summary_bytes=2000,
     )
     feeds.max_entries = window
     daemon = DaemonProc(config, tmp / "daemon.log", env=env)
@@ -720,18 +734,13 @@ def soak(
 ) -> SoakReport:
     """``n_feeds`` feeds gaining an entry every ``every`` s (on a random feed), polled every
     ``interval``, a digest every 10 s, for ``seconds``; RSS sampled every ``sample`` s."""
-    feeds = FeedServer(n_feeds, max_entries=window, summary_bytes=300)
-    for fid in feeds.feeds:
-        feeds.add_entry(fid)
-    hook = Receiver()
-    db = tmp / "monitor.db"
-    config = write_watchlist(
-        tmp / "watchlist.yaml",
-        [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
-        hook_url=hook.url("/hook"),
+    feeds, hook, config, db = build_world(
+        tmp,
+        n_feeds,
         schedule="*/10 * * * * *",
-        database=str(db),
         poll_interval=interval,
+        max_entries=window,
+        summary_bytes=300,
     )
     daemon = DaemonProc(config, tmp / "daemon.log", tick=tick).start()
     samples: list[tuple[float, int]] = []
@@ -815,19 +824,7 @@ def webhook_outage(
     ``down`` (not listening), ``500``, ``429`` (Retry-After 1), ``reset``, ``timeout``
     (answers after the daemon's 30 s POST timeout). Feeds keep gaining entries and a digest
     is built every 2 s throughout. Then the receiver recovers and everything must arrive."""
-    feeds = FeedServer(n_feeds)
-    for fid in feeds.feeds:
-        feeds.add_entry(fid)
-    hook = Receiver()
-    db = tmp / "monitor.db"
-    config = write_watchlist(
-        tmp / "watchlist.yaml",
-        [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
-        hook_url=hook.url("/hook"),
-        schedule="*/2 * * * * *",
-        database=str(db),
-        poll_interval="1s",
-    )
+    feeds, hook, config, db = build_world(tmp, n_feeds)
     daemon = DaemonProc(config, tmp / "d.log", env={"MONITOR_RETRY_BASE": str(retry_base)})
     daemon.start()
     rss: list[int] = []

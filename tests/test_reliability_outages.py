@@ -13,25 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import MONITOR, DaemonProc, FeedServer, Receiver, read_db, webhook_outage
-from tests.support import write_watchlist
-
-
-def world(tmp: Path, n_feeds: int, *, schedule: str = "*/2 * * * * *"):
-    feeds = FeedServer(n_feeds)
-    for fid in feeds.feeds:
-        feeds.add_entry(fid)
-    hook = Receiver()
-    db = tmp / "monitor.db"
-    config = write_watchlist(
-        tmp / "watchlist.yaml",
-        [(fid, feeds.url(f"/feed/{fid}.xml")) for fid in feeds.feeds],
-        hook_url=hook.url("/hook"),
-        schedule=schedule,
-        database=str(db),
-        poll_interval="1s",
-    )
-    return feeds, hook, config, db
+from tests.chaos import MONITOR, DaemonProc, build_world, read_db, webhook_outage
 
 
 @pytest.mark.timeout(200)
@@ -54,7 +36,7 @@ def test_webhook_down_then_500_then_429_then_resets_everything_arrives_in_order_
 def test_failing_feeds_back_off_show_in_status_and_recover_while_others_keep_schedule(
     tmp_path: Path,
 ) -> None:
-    feeds, hook, config, db = world(tmp_path, 6, schedule="0 8 * * *")
+    feeds, hook, config, db = build_world(tmp_path, 6, schedule="0 8 * * *")
     modes = {"f000": "reset", "f001": "500", "f002": "503", "f003": "410", "f004": "timeout"}
     for fid, mode in modes.items():
         feeds.feeds[fid].mode = mode
