@@ -258,3 +258,47 @@ class FeedSpec:
     id: str
     url: str
     enabled: bool = True
+
+
+# --- catalyst state (issue 4) --------------------------------------------------------------
+
+CATALYST_STATES = (
+    "no_signal",
+    "expected",
+    "reported",
+    "confirmed",
+    "denied",
+    "delayed",
+    "overdue",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalystState:
+    """A watch item's catalyst state as stored, with the evidence behind it.
+
+    ``state`` is one of ``CATALYST_STATES``. ``since`` is when the evidence that put it in
+    this state was first seen (not when we computed it). ``reason`` is one human line
+    ("2 independent outlets: reuters.com, ft.com"; "overdue; reported").
+    ``evidence_match_ids`` are the match ids the verdict rests on.
+    """
+
+    watch_id: str
+    state: str
+    since: datetime | None
+    reason: str = ""
+    evidence_match_ids: tuple[int, ...] = ()
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of a watch item's catalyst state, as recorded (never updated)."""
+
+    id: int
+    watch_id: str
+    from_state: str
+    to_state: str
+    at: datetime
+    reason: str = ""
+    evidence_match_ids: tuple[int, ...] = ()
