@@ -19,7 +19,10 @@ Policy, and what each rule guards against:
 - The body is read from ``aiter_raw`` and decompressed here with ``zlib`` and
   ``max_length``, so a gzip bomb can never make more than ``max_body_bytes`` (+1) exist
   in memory: httpx's own decoder (``aiter_bytes``) inflates a whole network chunk at
-  once, and 64 KiB of gzip-compressed zeros inflate to 64 MiB.
+  once, and 64 KiB of gzip-compressed zeros inflate to 64 MiB. Brotli (``br``) is
+  offered only when a decoder with an output limit is importable (``brotli`` >= 1.2 or
+  ``brotlicffi`` >= 1.2: ``process(data, output_buffer_limit=...)``); it is decoded the
+  same way, a bounded piece at a time (300 bytes of br can hold 200 MB of zeros).
 - ``asyncio.timeout(total_timeout)`` bounds connect + every hop + the whole body, so a
   server that drips one byte per second (never tripping the read timeout) cannot hold a
   worker (the "slowloris" pattern, here on the response side).
@@ -38,10 +41,25 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+try:  # Google's bindings; brotlicffi has the same streaming API (PyPy, or if preferred)
+    import brotli as _brotli
+except ImportError:  # pragma: no cover - brotli is a dependency; brotlicffi is the fallback
+    try:
+        import brotlicffi as _brotli
+    except ImportError:
+        _brotli = None
+
 from monitor.errors import FetchError
 from monitor.types import FetchResult
 
-__all__ = ["ACCEPT", "FetchLimits", "build_client", "fetch_feed", "parse_retry_after"]
+__all__ = [
+    "ACCEPT",
+    "ACCEPT_ENCODING",
+    "FetchLimits",
+    "build_client",
+    "fetch_feed",
+    "parse_retry_after",
+]
 
 # Feeds first; generic XML/JSON next (many servers label feeds text/xml or application/json);
 # anything else last, because some servers answer 406 to an Accept without */*.
@@ -50,6 +68,11 @@ ACCEPT = (
     "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
     "application/json;q=0.7, */*;q=0.1"
 )
+
+# brotli < 1.2 has no output limit on Decompressor.process: a bomb could not be bounded.
+BROTLI = _brotli is not None and hasattr(_brotli.Decompressor(), "can_accept_more_data")
+# Only what _Inflater decodes; never zstd, even when a package for it is installed.
+ACCEPT_ENCODING = "gzip, deflate, br" if BROTLI else "gzip, deflate"
 _PERMANENT = frozenset({301, 308})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -79,8 +102,7 @@ def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
         headers={
             "User-Agent": user_agent,
             "Accept": ACCEPT,
-            # Only what _Inflater decodes; no br/zstd even when their packages are installed.
-            "Accept-Encoding": "gzip, deflate",
+            "Accept-Encoding": ACCEPT_ENCODING,
         },
     )
 
@@ -106,17 +128,23 @@ class _TooLarge(Exception):
     pass
 
 
+class _Corrupt(Exception):
+    """A compressed body that does not decode (bad data, or a truncated brotli stream)."""
+
+
 class _Inflater:
     """Content-Encoding decoder that never produces more than ``cap`` + 1 bytes."""
 
     def __init__(self, content_encoding: str, cap: int) -> None:
         codings = [c.strip().lower() for c in content_encoding.split(",")]
         codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+        known = ("gzip", "x-gzip", "deflate", "br") if BROTLI else ("gzip", "x-gzip", "deflate")
+        if len(codings) > 1 or (codings and codings[0] not in known):
             raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
         self.coding = codings[0] if codings else None
         self.cap = cap
         self.produced = 0
+        self._br = _brotli.Decompressor() if self.coding == "br" else None
         self._d = self._new()
 
     def _new(self) -> zlib._Decompress | None:
@@ -132,7 +160,31 @@ class _Inflater:
             raise _TooLarge
         return piece
 
+    def _feed_br(self, data: bytes) -> bytes:
+        """Brotli, a bounded piece at a time: ``output_buffer_limit`` stops the decoder's
+        buffer from growing past what the cap allows (it may overshoot by one block, tens
+        of KB); while it cannot take more input, it is drained with empty input."""
+        assert self._br is not None
+        out: list[bytes] = []
+        try:
+            if self._br.is_finished():
+                return b""  # trailing bytes after the stream end are ignored, as for gzip
+            out.append(self._count(self._br.process(data, output_buffer_limit=self._room())))
+            while not self._br.can_accept_more_data():
+                piece = self._br.process(b"", output_buffer_limit=self._room())
+                if not piece and not self._br.can_accept_more_data():
+                    raise _Corrupt("brotli decoder made no progress")
+                out.append(self._count(piece))
+        except _brotli.error as exc:
+            raise _Corrupt(f"brotli: {exc}") from None
+        return b"".join(out)
+
+    def _room(self) -> int:
+        return max(1, self.cap - self.produced + 1)
+
     def feed(self, data: bytes) -> bytes:
+        if self._br is not None:
+            return self._feed_br(data)
         if self._d is None:
             return self._count(data)
         out: list[bytes] = []
@@ -157,6 +209,10 @@ class _Inflater:
         return b"".join(out)
 
     def flush(self) -> bytes:
+        if self._br is not None:
+            if not self._br.is_finished():
+                raise _Corrupt("brotli stream ends early")
+            return b""
         if self._d is None:
             return b""
         return self._count(self._d.flush(self.cap - self.produced + 1))
@@ -234,7 +290,7 @@ async def fetch_feed(
         raise FetchError(f"{prefix}: invalid URL ({exc})") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"{prefix}: {type(exc).__name__} ({exc})") from exc
-    except zlib.error as exc:
+    except (zlib.error, _Corrupt) as exc:
         raise FetchError(f"{prefix}: corrupt compressed body ({exc})") from exc
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import brotli
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -97,7 +98,7 @@ def test_request_headers(httpserver: HTTPServer) -> None:
     sent = httpserver.log[0][0].headers
     assert sent["User-Agent"] == UA
     assert sent["Accept"].startswith("application/atom+xml, application/rss+xml")
-    assert sent["Accept-Encoding"] == "gzip, deflate"
+    assert sent["Accept-Encoding"] == "gzip, deflate, br"
     assert result.headers["x-custom-thing"] == "Yes"
     assert all(k == k.lower() for k in result.headers)
     assert result.final_url == result.url == httpserver.url_for("/h")
@@ -141,8 +142,8 @@ def test_corrupt_gzip_is_fetch_error(httpserver: HTTPServer) -> None:
 
 
 def test_unsupported_encoding_is_fetch_error(httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/br").respond_with_data(b"xx", headers={"Content-Encoding": "br"})
-    assert "unsupported Content-Encoding" in str(fetch_error(httpserver.url_for("/br")))
+    httpserver.expect_request("/zs").respond_with_data(b"xx", headers={"Content-Encoding": "zstd"})
+    assert "unsupported Content-Encoding" in str(fetch_error(httpserver.url_for("/zs")))
 
 
 def test_body_cap(httpserver: HTTPServer) -> None:
@@ -172,6 +173,77 @@ def test_gzip_bomb_capped_after_decompression_with_bounded_memory(
     assert time.monotonic() - started < 10
     # httpx's own decoder would inflate each network chunk whole (tens of MB here).
     assert peak < 12_000_000, f"peak {peak} bytes"
+
+
+# --- brotli ------------------------------------------------------------------------------
+
+
+def test_brotli_is_offered_and_decoded(httpserver: HTTPServer) -> None:
+    body = FEED * 500
+    httpserver.expect_request("/br").respond_with_data(
+        brotli.compress(body), headers={"Content-Encoding": "br"}
+    )
+    assert fetch(httpserver.url_for("/br")).body == body
+    assert "br" in httpserver.log[0][0].headers["Accept-Encoding"].split(", ")
+
+
+def test_brotli_body_in_one_byte_chunks(httpserver: HTTPServer) -> None:
+    """The decoder is fed as the network delivers: a stream cut anywhere still decodes."""
+    body = FEED * 200
+    packed = brotli.compress(body, quality=5)
+
+    def handler(request: Request) -> Response:
+        return Response(
+            (packed[i : i + 1] for i in range(len(packed))),
+            headers={"Content-Encoding": "br"},
+            direct_passthrough=True,
+        )
+
+    httpserver.expect_request("/br1").respond_with_handler(handler)
+    assert fetch(httpserver.url_for("/br1")).body == body
+
+
+def test_brotli_bomb_capped_after_decompression_with_bounded_memory(
+    httpserver: HTTPServer,
+) -> None:
+    bomb = brotli.compress(b"\0" * 200_000_000, quality=11)  # a few hundred bytes
+    assert len(bomb) < 2_000
+    httpserver.expect_request("/brbomb").respond_with_data(bomb, headers={"Content-Encoding": "br"})
+    limits = FetchLimits(max_body_bytes=1_000_000)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        error = fetch_error(httpserver.url_for("/brbomb"), limits=limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "body larger than 1000000 bytes" in str(error)
+    assert time.monotonic() - started < 10
+    # Without output_buffer_limit the decoder would build the whole 200 MB.
+    assert peak < 12_000_000, f"peak {peak} bytes"
+
+
+def test_brotli_just_under_the_cap_fits(httpserver: HTTPServer) -> None:
+    body = b"a" * 999_999
+    httpserver.expect_request("/brfit").respond_with_data(
+        brotli.compress(body), headers={"Content-Encoding": "br"}
+    )
+    limits = FetchLimits(max_body_bytes=1_000_000)
+    assert fetch(httpserver.url_for("/brfit"), limits=limits).body == body
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [("garbage", b"this is not brotli at all"), ("truncated", brotli.compress(FEED * 50)[:-4])],
+)
+def test_corrupt_or_truncated_brotli_is_fetch_error(
+    httpserver: HTTPServer, name: str, payload: bytes
+) -> None:
+    httpserver.expect_request(f"/br-{name}").respond_with_data(
+        payload, headers={"Content-Encoding": "br"}
+    )
+    error = fetch_error(httpserver.url_for(f"/br-{name}"))
+    assert "corrupt compressed body (brotli" in str(error)
 
 
 # --- misbehaving servers ---------------------------------------------------------------------
