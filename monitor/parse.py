@@ -37,6 +37,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -278,7 +279,10 @@ def _xml_entry(e: Any, base: str) -> EntryData:
         published=published or updated,
         updated=updated,
         author=author,
-        source=_one_line(_as_text(source.get("title"), "text/plain", 500)) or None,
+        # RSS <source>, else Bing News' <News:Source> (feedparser names an element of an
+        # unknown namespace after the document's prefix: Bing's is "News").
+        source=_one_line(_as_text(source.get("title") or e.get("news_source"), "text/plain", 500))
+        or None,
     )
 
 
@@ -355,7 +359,7 @@ def _parse_xml_fast(
         return None
     try:  # fastfeedparser's lxml recovers from malformed XML silently (garbling text after
         # a bare "&"): a document that is not well-formed goes to feedparser, which warns.
-        etree.fromstring(body, _STRICT)
+        tree = etree.fromstring(body, _STRICT)
     except etree.XMLSyntaxError:
         return None
     try:
@@ -373,8 +377,37 @@ def _parse_xml_fast(
         title=_one_line(_as_text(feed.get("title"), "text/plain", _TITLE_MAX)) or None,
         link=_absolute(feed.get("link"), base),
         format=version,
-        entries=tuple(_fast_entry(e, base) for e in entries[: max(max_entries, 0)]),
+        entries=_with_bing_sources(
+            tuple(_fast_entry(e, base) for e in entries[: max(max_entries, 0)]), tree, body, base
+        ),
         warnings=warnings,
+    )
+
+
+def _with_bing_sources(
+    entries: tuple[EntryData, ...], tree: Any, body: bytes, base: str
+) -> tuple[EntryData, ...]:
+    """Bing News RSS names each item's publisher in ``<News:Source>`` (namespace
+    ``https://www.bing.com:443/news/search?q=...``), which fastfeedparser does not read:
+    it is read here from the tree already parsed, keyed by the item's link."""
+    if b":Source>" not in body:
+        return entries
+    by_link: dict[str, str] = {}
+    for item in tree.iter("item"):
+        link = source = None
+        for child in item:
+            tag = child.tag if isinstance(child.tag, str) else ""
+            if tag == "link":
+                link = _absolute((child.text or "").strip(), base)
+            elif tag.endswith("}Source") and "bing.com" in tag:
+                source = _one_line(_as_text(child.text, "text/plain", 500))
+        if link and source:
+            by_link.setdefault(link, source)
+    if not by_link:
+        return entries
+    return tuple(
+        replace(e, source=by_link[e.link]) if e.link in by_link and not e.source else e
+        for e in entries
     )
 
 

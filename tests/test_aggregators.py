@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from monitor.aggregators import bing_article_url, tie_to_publisher
 from monitor.errors import ConfigError
+from monitor.parse import parse_feed
 from monitor.prepare import prepare_entries
 from monitor.types import EntryData
 from monitor.watchlist import load_watchlist, load_watchlist_text
@@ -101,6 +103,94 @@ def test_real_bing_news_feed_links_are_the_articles(shared_dir: Path) -> None:
     entries = _prepare(path, "https://www.bing.com/news/search?q=madrid&format=rss")
     assert entries and all(e.link and "bing.com" not in e.link for e in entries)
     assert entries[0].link and entries[0].link.startswith("https://www.dailymail.co.uk/")
+
+
+def test_real_bing_news_feed_names_the_publisher(shared_dir: Path) -> None:
+    path = shared_dir / "feeds" / "news" / "bing-news-search-2021-rss.xml"
+    entries = _prepare(path, "https://www.bing.com/news/search?q=madrid&format=rss")
+    assert entries[0].source == "Daily Mail"
+
+
+def _bing_item(title: str, article: str, source: str, description: str = "") -> str:
+    click = (
+        "http://www.bing.com/news/apiclick.aspx?ref=FexRss&amp;aid=&amp;tid=AB12&amp;url="
+        + quote(article, safe="").lower()
+        + "&amp;c=1234567890&amp;mkt=en-us"
+    )
+    return f"""
+        <item>
+            <title>{title}</title>
+            <link>{click}</link>
+            <description>{description}</description>
+            <pubDate>Tue, 12 Mar 2024 15:04:00 GMT</pubDate>
+            <News:Source>{source}</News:Source>
+            <News:Image>http://www.bing.com/th?id=OVFT.abc&amp;pid=News</News:Image>
+            <News:ImageSize>w={{0}}&amp;h={{1}}&amp;c=7</News:ImageSize>
+            <News:ImageMaxWidth>700</News:ImageMaxWidth>
+            <News:ImageMaxHeight>400</News:ImageMaxHeight>
+        </item>"""
+
+
+def _bing_feed(description_of_first: str) -> bytes:
+    """A Bing News RSS search result as Bing serves it (News: namespace, click trackers)."""
+    items = [
+        _bing_item(
+            "Muse Spark API opens to developers",
+            "https://www.reuters.com/technology/muse-spark-api-2024-03-12/",
+            "Reuters",
+            description_of_first,
+        ),
+        _bing_item(
+            "Muse Spark: what the API means",
+            "https://www.theverge.com/2024/3/12/muse-spark",
+            "The Verge",
+            "Analysis of the launch.",
+        ),
+        _bing_item("Muse Spark pricing", "https://example.org/muse", "Le Monde", ""),
+    ]
+    return (
+        '<?xml version="1.0" encoding="utf-8" ?>'
+        '<rss xmlns:News="https://www.bing.com:443/news/search?q=%22Muse+Spark%22&amp;'
+        'format=rss" version="2.0"><channel>'
+        '<title>"Muse Spark" - BingNews</title>'
+        "<link>https://www.bing.com:443/news/search?q=%22Muse+Spark%22&amp;format=rss</link>"
+        "<description>Search results</description>"
+        "<image><url>http://www.bing.com/rsslogo.gif</url><title>Muse Spark</title>"
+        "<link>https://www.bing.com:443/news/search?q=Muse&amp;format=rss</link></image>"
+        "<copyright>Copyright \u00a9 2024 Microsoft. All rights reserved.</copyright>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "description"),
+    [
+        ("fast", "Developers can now call the model."),
+        # A bare "&" makes the document not well-formed: feedparser's lenient parser reads it.
+        ("fallback", "Developers & partners can now call the model."),
+    ],
+)
+def test_bing_news_source_is_the_publisher_on_both_parser_paths(
+    path: str, description: str
+) -> None:
+    body = _bing_feed(description)
+    url = "https://www.bing.com/news/search?q=%22Muse+Spark%22&format=rss"
+    parsed = parse_feed(body, {"content-type": "application/rss+xml; charset=utf-8"}, url)
+    assert ("&" in parsed.entries[0].summary) == (path == "fallback")
+    assert bool(parsed.warnings) == (path == "fallback")
+    assert [e.source for e in parsed.entries] == ["Reuters", "The Verge", "Le Monde"]
+    matcher = load_watchlist_text(
+        "watch:\n  - id: w\n    name: W\n    match: {any: [Muse Spark]}\n", Path("inline.yaml")
+    ).matcher
+    now = datetime(2024, 3, 13, tzinfo=UTC)
+    _, entries = prepare_entries(body, {}, url, matcher, timedelta(days=3), now, "bing")
+    assert [(e.data.source, e.data.link) for e in entries] == [
+        ("Reuters", "https://www.reuters.com/technology/muse-spark-api-2024-03-12/"),
+        ("The Verge", "https://www.theverge.com/2024/3/12/muse-spark"),
+        ("Le Monde", "https://example.org/muse"),
+    ]
+    assert all(e.matches for e in entries)
 
 
 # --- watchlist keys --------------------------------------------------------------------------
