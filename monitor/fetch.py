@@ -265,13 +265,15 @@ async def fetch_feed(
     etag: str | None,
     last_modified: str | None,
     limits: FetchLimits,
+    accept: str | None = None,
 ) -> FetchResult:
-    """GET one feed conditionally; return what the server said or raise FetchError."""
+    """GET one feed conditionally; return what the server said or raise FetchError.
+    ``accept`` replaces the feed-first Accept header (an article page asks for HTML)."""
     prefix = f"feed {feed_id} ({url})"
     started = time.monotonic()
     try:
         async with asyncio.timeout(limits.total_timeout):
-            return await _fetch(client, feed_id, url, etag, last_modified, limits, started)
+            return await _fetch(client, feed_id, url, etag, last_modified, limits, started, accept)
     except TimeoutError as exc:
         raise FetchError(f"{prefix}: timed out after {limits.total_timeout:g}s") from exc
     except httpx.ConnectTimeout as exc:
@@ -302,9 +304,10 @@ async def _fetch(
     last_modified: str | None,
     limits: FetchLimits,
     started: float,
+    accept: str | None = None,
 ) -> FetchResult:
     prefix = f"feed {feed_id} ({url})"
-    conditional: dict[str, str] = {}
+    conditional: dict[str, str] = {"Accept": accept} if accept else {}
     if etag:
         conditional["If-None-Match"] = etag
     if last_modified:

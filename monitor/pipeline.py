@@ -7,6 +7,8 @@ One refresh of one feed, and one digest, in order::
       -> unchanged? (304, or the same body hash as last time)  -> only the feed's state is written
       -> parse   (feedparser / JSON Feed over bytes + headers)  -> ParsedFeed    [worker]
       -> match   (pure: entries x watch items)                 -> IncomingEntry [worker]
+      -> full text (fetch_full_text feeds only: new short entries' articles fetched,
+                    extracted [worker] and matched again; monitor.fulltext)
       -> store.ingest: new entries, sightings, matches, validators, next_check_at,
                        errors -- one transaction                               [DB thread]
     digest tick -> store.due_digests(now)
@@ -44,6 +46,7 @@ from monitor.deliver import post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
 from monitor.fetch import FetchLimits, fetch_feed
+from monitor.fulltext import add_full_text
 from monitor.prepare import prepare_entries, prepare_in_worker
 from monitor.render import render
 from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
@@ -76,6 +79,9 @@ class StorePort(Protocol):
     ) -> None: ...
     def ingest(self, update: FeedUpdate) -> IngestResult: ...
     def ingest_many(self, updates: Sequence[FeedUpdate]) -> list[IngestResult]: ...
+    def seen_entries(
+        self, feed_id: str, candidates: Sequence[tuple[str, str | None]]
+    ) -> set[str]: ...
     def run_digest(
         self,
         digest_id: str,
@@ -369,6 +375,9 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
             error=msg,
         )
         return await _record(ctx, update, started, PollReport(feed.id, result.status, error=msg))
+    feed_cfg = wl.feed(feed.id)
+    if feed_cfg is not None and feed_cfg.fetch_full_text and incoming:
+        incoming = await add_full_text(ctx, feed.id, incoming, now)
     gap = update_gap(e.data.published for e in incoming)
     update = replace(
         base,

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import pickle
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.aggregators import tie_to_publisher
 from monitor.match import Matcher
-from monitor.types import IncomingEntry
+from monitor.types import EntryData, IncomingEntry
 from monitor.urls import canonical_link
 
-__all__ = ["ignore_stop_signals", "prepare_entries", "prepare_in_worker"]
+__all__ = [
+    "ignore_stop_signals",
+    "match_entries",
+    "match_in_worker",
+    "prepare_entries",
+    "prepare_in_worker",
+]
 
 _MATCHERS: dict[str, Matcher] = {}  # in a worker process: revision -> matcher
 
@@ -56,13 +62,34 @@ def prepare_entries(
     from monitor.parse import parse_feed
 
     parsed = parse_feed(body, headers, url, max_entries=max_entries)
-    source = parsed.title or fallback_source
+    entries = match_entries(
+        parsed.entries,
+        matcher,
+        alert_max_age,
+        now,
+        fallback_source,
+        source=parsed.title or fallback_source,
+    )
+    return parsed.title, entries
+
+
+def match_entries(
+    entries: Iterable[EntryData],
+    matcher: Matcher,
+    alert_max_age: timedelta,
+    now: datetime,
+    fallback_source: str,
+    *,
+    source: str | None = None,
+) -> tuple[IncomingEntry, ...]:
+    """Tie each entry to its publisher (``source`` when the feed names none) and match it.
+    Also used again on entries whose text grew (``fetch_full_text``)."""
     oldest_alert = now - alert_max_age
     max_ages = {i.watch_id: i.alert_max_age for i in matcher.items if i.alert_max_age}
     out = []
-    for e in parsed.entries:
+    for e in entries:
         e = tie_to_publisher(e)
-        if not e.source:
+        if not e.source and source:
             e = replace(e, source=source)
         matches = matcher.match(e, fallback_source)
         if max_ages:
@@ -81,7 +108,16 @@ def prepare_entries(
                 alert=(e.published or now) >= oldest_alert,
             )
         )
-    return parsed.title, tuple(out)
+    return tuple(out)
+
+
+def _matcher(revision: str, matcher_blob: bytes) -> Matcher:
+    matcher = _MATCHERS.get(revision)
+    if matcher is None:
+        matcher = pickle.loads(matcher_blob)  # produced by our parent process, never input
+        _MATCHERS.clear()
+        _MATCHERS[revision] = matcher
+    return matcher
 
 
 def prepare_in_worker(
@@ -96,11 +132,20 @@ def prepare_in_worker(
     max_entries: int = 1000,
 ) -> tuple[str | None, tuple[IncomingEntry, ...]]:
     """:func:`prepare_entries` with the matcher as pickled bytes of our own process."""
-    matcher = _MATCHERS.get(revision)
-    if matcher is None:
-        matcher = pickle.loads(matcher_blob)  # produced by our parent process, never input
-        _MATCHERS.clear()
-        _MATCHERS[revision] = matcher
+    matcher = _matcher(revision, matcher_blob)
     return prepare_entries(
         body, headers, url, matcher, alert_max_age, now, fallback_source, max_entries
     )
+
+
+def match_in_worker(
+    revision: str,
+    matcher_blob: bytes,
+    entries: tuple[EntryData, ...],
+    alert_max_age: timedelta,
+    now: datetime,
+    fallback_source: str,
+) -> tuple[IncomingEntry, ...]:
+    """:func:`match_entries` with the matcher as pickled bytes of our own process."""
+    matcher = _matcher(revision, matcher_blob)
+    return match_entries(entries, matcher, alert_max_age, now, fallback_source)

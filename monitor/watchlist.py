@@ -189,6 +189,9 @@ class FeedConfig(_Model):
     interval: Duration | None = None
     enabled: bool = True
     tags: list[str] = []
+    # For feeds whose items are a headline and little more (aggregators): fetch the linked
+    # article of each new, short entry and match on its main text (monitor/fulltext.py).
+    fetch_full_text: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from monitor.types import (
     IngestResult,
     Match,
 )
+from storage.articles import ArticleMixin
 from storage.backtest import BacktestMixin
 from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
@@ -83,7 +84,7 @@ def _insert_ids(
     return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
+class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, ArticleMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:

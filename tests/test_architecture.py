@@ -27,6 +27,7 @@ PURE = [
     "query",
     "stance",
     "backtest",
+    "extract",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module
