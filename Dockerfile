@@ -7,7 +7,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY storage ./storage
-RUN python -m venv /opt/monitor && /opt/monitor/bin/pip install ".[postgres]"
+RUN python -m venv /opt/monitor && /opt/monitor/bin/pip install ".[postgres,fulltext]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/monitor/bin:$PATH
