@@ -18,6 +18,7 @@ finish; HTTP requests get a grace period) and release the feed leases.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -165,9 +166,15 @@ class Daemon:
             pid=os.getpid(),
             http="{}:{}".format(*self.http_socket.getsockname()[:2]) if self.http_socket else None,
         )
+        # Start-up objects (modules, watchlist, matcher, SQLAlchemy metadata) live as long as
+        # the process: out of the collector's sight, a full collection, which holds the GIL
+        # and so stalls the event loop wherever it runs (often in a database thread),
+        # scans only what polling allocates (tests/test_loop_responsive.py).
+        gc.freeze()
         try:
             await self._stop.wait()
         finally:
+            gc.unfreeze()
             scheduler.shutdown(wait=False)
             watcher.cancel()
             if self._tick_task is not None and not self._tick_task.done():
