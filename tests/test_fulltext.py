@@ -16,6 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from monitor import fulltext
 from monitor.extract import ExtractError, article_text
 from monitor.fetch import FetchLimits, build_client
 from monitor.fulltext import MAX_ARTICLES, SHORT_TEXT
@@ -345,3 +346,27 @@ def test_articles_per_poll_are_capped(harness: Harness, httpserver: HTTPServer) 
     fetched = sum(harness.requests(f"/c{i}.html") for i in range(n))
     assert fetched == MAX_ARTICLES
     assert all(harness.requests(f"/c{i}.html") == 1 for i in range(MAX_ARTICLES))  # first ones
+
+
+def test_without_the_fulltext_extra_the_feed_text_is_used(
+    harness: Harness,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`pip install .` (no extra): such feeds poll as usual, and the log says why once."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "trafilatura" else real(name)
+    )
+    monkeypatch.setattr(fulltext, "_warned_unavailable", False)
+    harness.serve_html("/n.html", article_page("n", *STORY))
+    harness.serve_feed("/agg.xml", [headline("n1", "Muse Spark API opens", httpserver, "/n.html")])
+    with caplog.at_level(logging.WARNING, logger="monitor"):
+        report = harness.refresh()
+    assert report.error is None and report.new_matches == 1  # on the headline
+    assert harness.requests("/n.html") == 0
+    (line,) = [r.getMessage() for r in caplog.records if "fulltext" in r.getMessage()]
+    assert "outcome=unavailable" in line and "catalyst-monitor[fulltext]" in line
