@@ -1,14 +1,15 @@
 """Pairwise precision and recall of "same story" on the labelled clusters.
 
-Reads ``tests/quality/stories.json`` (67 hand-labelled clusters) and
-``stories_holdout2.json`` (21 more: a second held-out set), clusters the tuning two thirds,
-the held-out third and the second held-out set each on its own with ``monitor.stories.cluster``, and
-prints a Markdown table: for every pair of entries, is it "same story" in the labels and
-in the output? Precision = correct same-story pairs / predicted pairs; recall = correct /
-labelled pairs. Also the whole set at once (a digest of ~170 entries) and the time per
-clustering run (median of ``--reps``).
+Reads ``tests/quality/stories.json`` (67 hand-labelled clusters), ``stories_holdout2.json``
+(21 more: a second held-out set) and ``stories_holdout3.json`` (38 more: a third), clusters
+the tuning two thirds, the held-out third and each later held-out set on its own with
+``monitor.stories.cluster``, and prints a Markdown table: for every pair of entries, is it
+"same story" in the labels and in the output? Precision = correct same-story pairs /
+predicted pairs; recall = correct / labelled pairs. Also every set at once (a digest of
+~330 entries) and the time per clustering run (median of ``--reps``).
 
-    .venv/bin/python bench/stories.py [--threshold 0.3] [--window-hours 36] [--reps 5] [--errors]
+    .venv/bin/python bench/stories.py [--threshold 0.17] [--window-hours 36] [--reps 5]
+        [--errors] [--sets tuning,held-out,held-out-2,held-out-3,all]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryItem, cluste
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "quality" / "stories.json"
 HOLDOUT2 = DATA.with_name("stories_holdout2.json")
+HOLDOUT3 = DATA.with_name("stories_holdout3.json")
+# Keys are distinct across the files so that the sets can be clustered together.
+_KEY_BASE = {DATA: 0, HOLDOUT2: 100_000, HOLDOUT3: 200_000}
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,11 @@ class Labelled:
 
 def load(path: Path = DATA, *, all_held_out: bool = False) -> tuple[list[Labelled], list[Labelled]]:
     """(tuning set, held-out set): held out = clusters at 0-based index i, i % 3 == 2
-    (every cluster with ``all_held_out``, for ``stories_holdout2.json``)."""
+    (every cluster with ``all_held_out``, for the later held-out files)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     tune: list[Labelled] = []
     held: list[Labelled] = []
-    key = 0 if path == DATA else 100_000
+    key = _KEY_BASE.get(path, 300_000)
     for i, c in enumerate(data["clusters"]):
         for first_seen, source, link, title, summary in c["members"]:
             key += 1
@@ -102,27 +106,49 @@ def evaluate(
     )
 
 
+SETS = {
+    "tuning": "tuning (2/3 of stories.json)",
+    "held-out": "held-out 1 (1/3 of stories.json)",
+    "held-out-2": "held-out 2",
+    "held-out-3": "held-out 3",
+    "all": "all four at once",
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--window-hours", type=float, default=DEFAULT_WINDOW.total_seconds() / 3600)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--errors", action="store_true", help="list the wrong pairs")
+    ap.add_argument(
+        "--sets",
+        default=",".join(SETS),
+        help="comma-separated subset of " + ", ".join(SETS) + " (default: all of them)",
+    )
     args = ap.parse_args()
+    wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SETS))
+    if unknown:
+        ap.error(f"--sets: unknown {', '.join(unknown)}; choose from {', '.join(SETS)}")
     window = timedelta(hours=args.window_hours)
     tune, held = load()
     _, held2 = load(HOLDOUT2, all_held_out=True)
+    _, held3 = load(HOLDOUT3, all_held_out=True)
+    rows_of = {
+        "tuning": tune,
+        "held-out": held,
+        "held-out-2": held2,
+        "held-out-3": held3,
+        "all": tune + held + held2 + held3,
+    }
     print(f"threshold {args.threshold}, window {args.window_hours:g} h\n")
     print(
         "| set | clusters | entries | labelled pairs | predicted pairs | precision | recall | median ms |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, rows in (
-        ("tuning (2/3)", tune),
-        ("held-out (1/3)", held),
-        ("held-out 2", held2),
-        ("all at once", tune + held + held2),
-    ):
+    for key in wanted:
+        name, rows = SETS[key], rows_of[key]
         score = evaluate(rows, threshold=args.threshold, window=window)
         times = []
         for _ in range(args.reps):

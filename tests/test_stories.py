@@ -12,6 +12,7 @@ from monitor.stories import (
     StoryItem,
     clean_title,
     cluster,
+    is_german,
     publisher_domain,
     registrable_domain,
 )
@@ -238,3 +239,106 @@ def test_a_translation_joins_by_shared_names_and_figures() -> None:
     )
     # The same names a day and more later: the words must carry it, not the names alone.
     assert [len(s.members) for s in cluster([en, later])] == [1, 1]
+
+
+def test_german_nouns_do_not_dilute_a_translation() -> None:
+    # German capitalises every noun: "Kommission", "Ermittlungen", "Wettbewerb" are not
+    # names, and used to outweigh the shared ones (EU, Meta, WhatsApp, AI/KI).
+    en = item(
+        1,
+        "EU opens antitrust case against Meta over AI assistants in WhatsApp",
+        "https://reuters.example/1",
+        "Reuters",
+        "The European Commission said Meta may be shutting rival AI assistants out of WhatsApp.",
+    )
+    de = item(
+        2,
+        "EU-Kommission leitet Verfahren gegen Meta wegen KI-Assistenten in WhatsApp ein",
+        "https://spiegel.example/2",
+        "Der Spiegel",
+        "Die Wettbewerbshüter prüfen, ob der Konzern konkurrierende Chatbots in WhatsApp "
+        "benachteiligt. Die Ermittlungen können Monate dauern.",
+        hours=2,
+    )
+    assert len(cluster([en, de])) == 1
+
+
+def test_shared_nouns_alone_do_not_join_two_german_reports_of_different_events() -> None:
+    a = item(
+        1,
+        "Kommission verhängt Millionen-Strafe gegen Konzern",
+        "https://a.example/1",
+        "A",
+        "Der Verstoß betrifft den Datenschutz bei Werbung und Nutzerprofilen.",
+    )
+    b = item(
+        2,
+        "Kommission genehmigt Übernahme im Chip-Geschäft nach Prüfung",
+        "https://b.example/2",
+        "B",
+        "Die Wettbewerbshüter sehen keine Gefahr für Preise und Millionen Kunden im Konzern.",
+        hours=1,
+    )
+    assert len(cluster([a, b])) == 2
+
+
+def test_is_german() -> None:
+    assert is_german("Muse Large jetzt per API verfügbar")
+    assert is_german("Meta will gegen die EU-Strafe klagen, sagt der Konzern")
+    assert not is_german("Meta will appeal the EU fine, the company says")
+    assert not is_german("Meta lance Muse Spark 2 en Europe")
+
+
+def test_month_names_match_across_languages() -> None:
+    en = item(
+        1,
+        "Meta will use AI chats to pick ads from December 16",
+        "https://a.example/1",
+        "A",
+        "Starting December 16, Meta will use conversations with Meta AI to personalise ads.",
+    )
+    de = item(
+        2,
+        "Meta wertet ab 16. Dezember KI-Chats für Werbung aus",
+        "https://b.example/2",
+        "B",
+        "Unterhaltungen mit Meta AI bestimmen künftig die Anzeigen.",
+        hours=8,
+    )
+    assert len(cluster([en, de])) == 1
+
+
+def test_edgar_template_titles_do_not_join_different_filings() -> None:
+    ten_q = item(
+        1,
+        "10-Q - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/a-index.htm",
+        "SEC EDGAR",
+        "Quarterly report for the period ended September 30, 2026.",
+    )
+    eight_k = item(
+        2,
+        "8-K - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/b-index.htm",
+        "SEC EDGAR",
+        "Item 5.02 Departure of Directors or Certain Officers.",
+        hours=1,
+    )
+    same_again = item(
+        3,
+        "10-Q - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/a-index.htm",
+        "SEC EDGAR",
+        "Quarterly report for the period ended September 30, 2026.",
+        hours=2,
+    )
+    stories = cluster([ten_q, eight_k, same_again])
+    assert sorted(sorted(m.key for m in s.members) for s in stories) == [[1, 3], [2]]
+
+
+def test_still_on_track_is_a_denial_of_the_delay() -> None:
+    delay = item(1, "Meta delays Muse Large API to 2027", "https://a.example/1", "A")
+    on_track = item(
+        2, "Meta says Muse Large API still on track for 2026", "https://b.example/2", "B", hours=5
+    )
+    assert len(cluster([delay, on_track])) == 2
