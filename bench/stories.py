@@ -1,15 +1,16 @@
 """Pairwise precision and recall of "same story" on the labelled clusters.
 
 Reads ``tests/quality/stories.json`` (67 hand-labelled clusters), ``stories_holdout2.json``
-(21 more: a second held-out set) and ``stories_holdout3.json`` (38 more: a third), clusters
+(21 more: a second held-out set), ``stories_holdout3.json`` (38 more: a third) and
+``stories_holdout4.json`` (31 more: a fourth), clusters
 the tuning two thirds, the held-out third and each later held-out set on its own with
 ``monitor.stories.cluster``, and prints a Markdown table: for every pair of entries, is it
 "same story" in the labels and in the output? Precision = correct same-story pairs /
 predicted pairs; recall = correct / labelled pairs. Also every set at once (a digest of
-~330 entries) and the time per clustering run (median of ``--reps``).
+~410 entries) and the time per clustering run (median of ``--reps``).
 
     .venv/bin/python bench/stories.py [--threshold 0.17] [--window-hours 36] [--reps 5]
-        [--errors] [--sets tuning,held-out,held-out-2,held-out-3,all]
+        [--errors] [--sets tuning,held-out,held-out-2,held-out-3,held-out-4,all]
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryItem, cluste
 DATA = Path(__file__).resolve().parent.parent / "tests" / "quality" / "stories.json"
 HOLDOUT2 = DATA.with_name("stories_holdout2.json")
 HOLDOUT3 = DATA.with_name("stories_holdout3.json")
+HOLDOUT4 = DATA.with_name("stories_holdout4.json")
 # Keys are distinct across the files so that the sets can be clustered together.
-_KEY_BASE = {DATA: 0, HOLDOUT2: 100_000, HOLDOUT3: 200_000}
+_KEY_BASE = {DATA: 0, HOLDOUT2: 100_000, HOLDOUT3: 200_000, HOLDOUT4: 300_000}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def load(path: Path = DATA, *, all_held_out: bool = False) -> tuple[list[Labelle
     data = json.loads(path.read_text(encoding="utf-8"))
     tune: list[Labelled] = []
     held: list[Labelled] = []
-    key = _KEY_BASE.get(path, 300_000)
+    key = _KEY_BASE.get(path, 400_000)
     for i, c in enumerate(data["clusters"]):
         for first_seen, source, link, title, summary in c["members"]:
             key += 1
@@ -111,7 +113,8 @@ SETS = {
     "held-out": "held-out 1 (1/3 of stories.json)",
     "held-out-2": "held-out 2",
     "held-out-3": "held-out 3",
-    "all": "all four at once",
+    "held-out-4": "held-out 4",
+    "all": "all five at once",
 }
 
 
@@ -135,12 +138,14 @@ def main() -> None:
     tune, held = load()
     _, held2 = load(HOLDOUT2, all_held_out=True)
     _, held3 = load(HOLDOUT3, all_held_out=True)
+    _, held4 = load(HOLDOUT4, all_held_out=True)
     rows_of = {
         "tuning": tune,
         "held-out": held,
         "held-out-2": held2,
         "held-out-3": held3,
-        "all": tune + held + held2 + held3,
+        "held-out-4": held4,
+        "all": tune + held + held2 + held3 + held4,
     }
     print(f"threshold {args.threshold}, window {args.window_hours:g} h\n")
     print(

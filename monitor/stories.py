@@ -65,7 +65,12 @@ STEM = 5
 # The anchor rule (translations): names and figures shared within a day.
 ANCHOR_THRESHOLD = 0.35
 ANCHOR_MIN_SHARED = 3
-ANCHOR_WINDOW = timedelta(hours=24)
+ANCHOR_WINDOW = timedelta(hours=15)
+# Time decay (Yang, Pierce and Carbonell 1998, retrospective and on-line event detection):
+# a resemblance is multiplied by 1 - gap / DECAY_HORIZON, so that a next-day follow-up
+# ("ChatGPT goes down after GPT-6 launch") needs more in common with the event it follows
+# than two reports of one event an hour apart. None turns it off.
+DECAY_HORIZON: timedelta | None = timedelta(hours=72)
 
 # Hosts whose links are copies of another publisher's story: the outlet is the source name.
 AGGREGATOR_HOSTS = frozenset(
@@ -267,6 +272,10 @@ class _Prepared:
     title_key: str
     link_key: str | None
     terms: frozenset[str]
+    # The title's terms, and whether the entry has a summary of its own (an aggregator copy
+    # often has none): two entries of which one is only a title are also compared on titles.
+    title_terms: frozenset[str]
+    has_summary: bool
     # Anchors (names and figures) that count whatever the rest of the batch says, and
     # capitalised words that count only if the batch shows them as names elsewhere.
     strong: frozenset[str]
@@ -382,6 +391,8 @@ def _prepare(item: StoryItem) -> _Prepared:
         title_key=" ".join(tokenize(title)),
         link_key=None if is_aggregator_copy(item) else canonical_link(item.link),
         terms=terms,
+        title_terms=frozenset(title_terms),
+        has_summary=bool(summary.strip()),
         strong=strong,
         weak=weak,
         names=names,
@@ -474,13 +485,18 @@ def same_story_pairs(
                 continue
             if a.figures and b.figures and not a.figures & b.figures:
                 continue  # "$78 billion" and "$93 billion": two different reports
+            gap = b.item.first_seen - a.item.first_seen
+            decay = 1.0 if DECAY_HORIZON is None else max(0.0, 1.0 - gap / DECAY_HORIZON)
+            words = resemblance(a.terms, b.terms, idf)
+            if not (a.has_summary and b.has_summary):
+                words = max(words, resemblance(a.title_terms, b.title_terms, idf))
             if (
                 (a.title_key and a.title_key == b.title_key)
-                or resemblance(a.terms, b.terms, idf) >= threshold
+                or words * decay >= threshold
                 or (
-                    b.item.first_seen - a.item.first_seen <= ANCHOR_WINDOW
+                    gap <= ANCHOR_WINDOW
                     and len(anchors[i] & anchors[j]) >= ANCHOR_MIN_SHARED
-                    and resemblance(anchors[i], anchors[j], anchor_idf) >= ANCHOR_THRESHOLD
+                    and resemblance(anchors[i], anchors[j], anchor_idf) * decay >= ANCHOR_THRESHOLD
                 )
             ):
                 pairs.append((min(i, j), max(i, j)))

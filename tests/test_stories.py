@@ -342,3 +342,60 @@ def test_still_on_track_is_a_denial_of_the_delay() -> None:
         2, "Meta says Muse Large API still on track for 2026", "https://b.example/2", "B", hours=5
     )
     assert len(cluster([delay, on_track])) == 2
+
+
+def test_a_next_day_follow_up_with_the_same_names_is_its_own_story() -> None:
+    # Time decay: the same resemblance that joins two reports an hour apart does not join
+    # a follow-up a day later (and the anchor rule only reaches ANCHOR_WINDOW).
+    launch = item(
+        1,
+        "Acme launches Nova 3 model in its app and API",
+        "https://a.example/1",
+        "A",
+        "Nova 3 is available to paying users of the Acme app and to developers through the API.",
+    )
+    translation = item(
+        2,
+        "Acme lance Nova 3, son modèle le plus puissant, dans son app et son API",
+        "https://b.example/2",
+        "B",
+        "Le modèle Nova 3 est disponible pour les abonnés de l'app Acme et via l'API.",
+        hours=6,
+    )
+
+    def outage(hours: float) -> StoryItem:
+        return item(
+            3,
+            "Acme app and API go down for hours as Nova 3 demand overwhelms servers",
+            "https://c.example/3",
+            "C",
+            "Errors hit the Acme app and API on Thursday as demand for Nova 3 overwhelmed it.",
+            hours=hours,
+        )
+
+    def groups(hours: float) -> list[list[int]]:
+        stories = cluster([launch, translation, outage(hours)])
+        return sorted(sorted(int(m.key) for m in s.members) for s in stories)
+
+    assert groups(22) == [[1, 2], [3]]
+    assert groups(1) == [[1, 2, 3]]
+
+
+def test_a_title_only_aggregator_copy_is_compared_on_titles() -> None:
+    orig = item(
+        1,
+        "EssilorLuxottica sales beat forecasts as smart glasses volumes triple",
+        "https://reuters.example/1",
+        "Reuters",
+        "The eyewear group reported full-year revenue of 28.4 billion euros, with units of its "
+        "smart glasses up more than threefold, and proposed a higher dividend.",
+    )
+    copy = item(
+        2,
+        "EssilorLuxottica sales beat forecasts on smart glasses - Bloomberg",
+        "https://news.google.com/rss/articles/abc",
+        "Bloomberg",
+        "EssilorLuxottica sales beat forecasts on smart glasses  Bloomberg",
+        hours=1,
+    )
+    assert len(cluster([orig, copy])) == 1
