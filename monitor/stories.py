@@ -314,9 +314,32 @@ def _anchor(word: str) -> str | None:
     return ANCHOR_ALIASES.get(terms[0], terms[0])
 
 
+_SKIP, _MONTH, _FIGURE, _NAME, _CAPITALISED = range(5)
+
+
 @functools.lru_cache(maxsize=65536)
-def _month(word: str) -> str | None:
-    return MONTHS.get("".join(tokenize(word)))
+def _word_kind(word: str) -> tuple[int, str | None, bool]:
+    """(kind, anchor, ambiguous month) of a word, cached: the same words recur in a batch.
+
+    Kinds: a month name; a figure; name-shaped (an acronym or an inner capital); another
+    capitalised word (a name or not, depending on where it stands); or nothing to anchor.
+    """
+    folded = "".join(tokenize(word))
+    month = MONTHS.get(folded)
+    if month:
+        return _MONTH, month, folded in _AMBIGUOUS_MONTHS
+    if word.islower():
+        return _SKIP, None, False
+    a = _anchor(word)
+    if a is None:
+        return _SKIP, None, False
+    if any(c.isdigit() for c in word):
+        return _FIGURE, a, False
+    if (len(word) >= 2 and word.isupper()) or any(c.isupper() for c in word[1:]):
+        return _NAME, a, False
+    if word[0].isupper():
+        return _CAPITALISED, a, False
+    return _SKIP, None, False
 
 
 def _anchor_parts(
@@ -343,38 +366,29 @@ def _anchor_parts(
         for k, word in enumerate(words):
             if len(word) > 1 or word.isdigit():
                 position += 1
-            month = _month(word)
-            if month:
+            kind, a, ambiguous = _word_kind(word)
+            if kind == _SKIP or a is None:
+                continue
+            if kind == _MONTH:
                 near_number = any(
                     w.isdigit() for w in words[max(0, k - 1) : k + 2] if not _YEAR.match(w)
                 )
-                ambiguous = "".join(tokenize(word)) in _AMBIGUOUS_MONTHS
                 if near_number or (word[0].isupper() and not ambiguous):
-                    strong.add(month)
-                continue
-            if word.islower():
-                continue  # not a name, not a figure
-            a = _anchor(word)
-            if a is None:
-                continue
-            if any(c.isdigit() for c in word):
+                    strong.add(a)
+            elif kind == _FIGURE:
                 strong.add(a)
-            elif (len(word) >= 2 and word.isupper()) or any(c.isupper() for c in word[1:]):
+            elif kind == _NAME or (capitals_mean_names and position > 1):
                 strong.add(a)
                 names.add(a)
-            elif word[0].isupper():
-                if capitals_mean_names and position > 1:
-                    strong.add(a)
-                    names.add(a)
-                else:
-                    weak.add(a)
-                    if position == 1:
-                        initial.add(a)
-                    # German genitive of a name: "Metas", "Googles".
-                    if german and len(word) > 3 and word.endswith("s"):
-                        base = _anchor(word[:-1])
-                        if base:
-                            weak.add(base)
+            else:
+                weak.add(a)
+                if position == 1:
+                    initial.add(a)
+                # German genitive of a name: "Metas", "Googles".
+                if german and len(word) > 3 and word.endswith("s"):
+                    base = _anchor(word[:-1])
+                    if base:
+                        weak.add(base)
     return frozenset(strong), frozenset(weak), frozenset(names), frozenset(initial)
 
 

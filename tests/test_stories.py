@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.stories import HOLDOUT2, evaluate, load
+from bench.stories import HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, evaluate, load
 from monitor.stories import (
     StoryItem,
     clean_title,
@@ -193,8 +193,7 @@ def test_pairwise_precision_and_recall_on_the_tuning_two_thirds():
 
 def test_pairwise_precision_and_recall_on_the_held_out_third() -> None:
     # Measured blind after tuning the word rule on the other two thirds: precision 0.927,
-    # recall 0.826. The anchor rule for translations was then tuned on the whole file
-    # (this third included): 0.935 / 0.935. So this set is no longer held out; see below.
+    # recall 0.826. Every later rule was tuned with this third in view: no longer held out.
     _, held = load()
     score = evaluate(held)
     assert score.precision >= 0.9, score.false_pos
@@ -202,14 +201,63 @@ def test_pairwise_precision_and_recall_on_the_held_out_third() -> None:
 
 
 def test_pairwise_precision_and_recall_on_the_second_held_out_set() -> None:
-    # stories_holdout2.json was written and committed before the anchor rule; measured
-    # once with it: precision 1.000, recall 0.794 (0.735 without it). Recall misses the
-    # 0.9 target (German and Italian translations with few shared names); this floor keeps
-    # the figure from sliding while that is worked on.
+    # Measured once with the first anchor rule: 1.000 / 0.794. The language-aware anchors
+    # were then tuned with it in view (1.000 / 1.000 now): no longer held out.
     _, held2 = load(HOLDOUT2, all_held_out=True)
     score = evaluate(held2)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.75, score.false_neg
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_third_held_out_set() -> None:
+    # Measured once after the language-aware anchors: precision 0.784 (next-day follow-ups
+    # merged into the event), recall 0.924. The time decay was then tuned with it in view
+    # (1.000 / 0.932 now): no longer held out.
+    _, held3 = load(HOLDOUT3, all_held_out=True)
+    score = evaluate(held3)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_fourth_held_out_set() -> None:
+    # Measured once after the time decay: precision 1.000, recall 0.747. Only the decay
+    # horizon was tuned with it in view afterwards (1.000 / 0.828 now). Recall misses the
+    # 0.9 target (translations sharing one or two names); this floor keeps it from sliding.
+    _, held4 = load(HOLDOUT4, all_held_out=True)
+    score = evaluate(held4)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.8, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_fifth_held_out_set() -> None:
+    # The honest figure: written and committed before the last change, measured once after
+    # it: precision 1.000, recall 0.712. Recall misses the 0.9 target by 0.19 (translations
+    # that share only "WhatsApp" and "Europa", or "China" and "Cina"); this floor asserts
+    # what is achieved and keeps it from sliding.
+    _, held5 = load(HOLDOUT5, all_held_out=True)
+    score = evaluate(held5)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.7, score.false_neg
+
+
+@pytest.mark.parametrize(
+    ("path", "clusters", "entries"),
+    [(HOLDOUT2, 21, 48), (HOLDOUT3, 38, 107), (HOLDOUT4, 31, 86), (HOLDOUT5, 26, 68)],
+)
+def test_later_held_out_sets_are_as_described(path, clusters, entries) -> None:
+    _, rows = load(path, all_held_out=True)
+    assert (len({r.label for r in rows}), len(rows)) == (clusters, entries)
+
+
+def test_every_set_clustered_at_once() -> None:
+    # 480 entries from all six sets in one batch (a large digest): 1.000 / 0.875.
+    tune, held = load()
+    rows = tune + held
+    for path in (HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5):
+        rows += load(path, all_held_out=True)[1]
+    score = evaluate(rows)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.85, score.false_neg
 
 
 def test_a_translation_joins_by_shared_names_and_figures() -> None:
