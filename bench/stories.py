@@ -12,20 +12,30 @@ predicted pairs; recall = correct / labelled pairs. Also every set at once (a di
 
     .venv/bin/python bench/stories.py [--threshold 0.17] [--window-hours 36] [--reps 5]
         [--errors] [--sets tuning,held-out,held-out-2,held-out-3,held-out-4,held-out-5,all]
+        [--baseline /tmp/stories_main.py]
+
+``--baseline`` scores and times another version of ``monitor/stories.py`` in the same run
+(the time ratio is this version's median over the baseline's, runs alternating).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
-from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, StoryItem, cluster
+from monitor.stories import DEFAULT_THRESHOLD, DEFAULT_WINDOW, Story, StoryItem, cluster
+
+# A clustering function: items -> stories (anything whose members have the items' keys).
+ClusterFn = Callable[[Sequence[StoryItem]], Sequence[Story]]
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "quality" / "stories.json"
 HOLDOUT2 = DATA.with_name("stories_holdout2.json")
@@ -79,11 +89,18 @@ def evaluate(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     window: timedelta = DEFAULT_WINDOW,
+    cluster_fn: ClusterFn | None = None,
 ) -> Score:
     label = {r.item.key: r.label for r in rows}
     title = {r.item.key: r.item.title for r in rows}
     predicted = {}
-    for n, story in enumerate(cluster([r.item for r in rows], threshold=threshold, window=window)):
+    items = [r.item for r in rows]
+    stories = (
+        cluster_fn(items)
+        if cluster_fn
+        else cluster([r.item for r in rows], threshold=threshold, window=window)
+    )
+    for n, story in enumerate(stories):
         for m in story.members:
             predicted[m.key] = n
     keys = sorted(label, key=str)
@@ -121,6 +138,26 @@ SETS = {
 }
 
 
+def baseline_cluster(path: Path) -> ClusterFn:
+    """``cluster`` of another version of ``monitor/stories.py`` (e.g. main's, from
+    ``git show main:monitor/stories.py > /tmp/stories_main.py``), with its defaults."""
+    spec = importlib.util.spec_from_file_location("stories_baseline", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stories_baseline"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+
+    def run(items: Sequence[StoryItem]) -> Sequence[Story]:
+        theirs = [
+            module.StoryItem(i.key, i.title, i.summary, i.link, i.source, i.first_seen)
+            for i in items
+        ]
+        return module.cluster(theirs)  # type: ignore[no-any-return]
+
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
@@ -132,7 +169,13 @@ def main() -> None:
         default=",".join(SETS),
         help="comma-separated subset of " + ", ".join(SETS) + " (default: all of them)",
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another stories.py to score and time in the same run (adds columns)",
+    )
     args = ap.parse_args()
+    base = baseline_cluster(args.baseline) if args.baseline else None
     wanted = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SETS))
     if unknown:
@@ -152,24 +195,44 @@ def main() -> None:
         "held-out-5": held5,
         "all": tune + held + held2 + held3 + held4 + held5,
     }
-    print(f"threshold {args.threshold}, window {args.window_hours:g} h\n")
-    print(
-        "| set | clusters | entries | labelled pairs | predicted pairs | precision | recall | median ms |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"threshold {args.threshold}, window {args.window_hours:g} h")
+    if base:
+        print(f"baseline: {args.baseline} (its own defaults), timed alternately with this one")
+    print()
+    head = "| set | clusters | entries | labelled pairs | predicted pairs | precision | recall | median ms |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    if base:
+        head += " baseline P | baseline R | baseline ms | time ratio |"
+        rule += "---:|---:|---:|---:|"
+    print(head)
+    print(rule)
     for key in wanted:
         name, rows = SETS[key], rows_of[key]
         score = evaluate(rows, threshold=args.threshold, window=window)
-        times = []
+        items = [r.item for r in rows]
+        times: list[float] = []
+        base_times: list[float] = []
         for _ in range(args.reps):
             started = time.perf_counter()
-            cluster([r.item for r in rows], threshold=args.threshold, window=window)
+            cluster(items, threshold=args.threshold, window=window)
             times.append((time.perf_counter() - started) * 1000)
-        print(
+            if base:
+                started = time.perf_counter()
+                base(items)
+                base_times.append((time.perf_counter() - started) * 1000)
+        line = (
             f"| {name} | {len({r.label for r in rows})} | {len(rows)} | {score.labelled_pairs} "
             f"| {score.predicted_pairs} | {score.precision:.3f} | {score.recall:.3f} "
             f"| {statistics.median(times):.1f} |"
         )
+        if base:
+            b = evaluate(rows, cluster_fn=base)
+            ratio = statistics.median(times) / statistics.median(base_times)
+            line += (
+                f" {b.precision:.3f} | {b.recall:.3f} | {statistics.median(base_times):.1f} "
+                f"| {ratio:.2f} |"
+            )
+        print(line)
         if args.errors:
             for a, b in score.false_pos:
                 print(f"    FP: {a!r}  ~  {b!r}")
