@@ -2,16 +2,16 @@
 
 Reads ``tests/quality/stories.json`` (67 hand-labelled clusters), ``stories_holdout2.json``
 (21 more: a second held-out set), ``stories_holdout3.json`` (38 more: a third) and
-``stories_holdout4.json`` (31 more: a fourth) and ``stories_holdout5.json`` (26 more: a
-fifth), clusters
+``stories_holdout4.json`` (31 more: a fourth), ``stories_holdout5.json`` (26 more: a
+fifth) and ``stories_holdout6.json`` (30 more: a sixth), clusters
 the tuning two thirds, the held-out third and each later held-out set on its own with
 ``monitor.stories.cluster``, and prints a Markdown table: for every pair of entries, is it
 "same story" in the labels and in the output? Precision = correct same-story pairs /
 predicted pairs; recall = correct / labelled pairs. Also every set at once (a digest of
-~480 entries) and the time per clustering run (median of ``--reps``).
+~565 entries) and the time per clustering run (median of ``--reps``).
 
     .venv/bin/python bench/stories.py [--threshold 0.17] [--window-hours 36] [--reps 5]
-        [--errors] [--sets tuning,held-out,held-out-2,held-out-3,held-out-4,held-out-5,all]
+        [--errors] [--sets tuning,held-out,held-out-2,held-out-3,held-out-4,held-out-5,held-out-6,all]
         [--baseline /tmp/stories_main.py]
 
 ``--baseline`` scores and times another version of ``monitor/stories.py`` in the same run
@@ -42,8 +42,16 @@ HOLDOUT2 = DATA.with_name("stories_holdout2.json")
 HOLDOUT3 = DATA.with_name("stories_holdout3.json")
 HOLDOUT4 = DATA.with_name("stories_holdout4.json")
 HOLDOUT5 = DATA.with_name("stories_holdout5.json")
+HOLDOUT6 = DATA.with_name("stories_holdout6.json")
 # Keys are distinct across the files so that the sets can be clustered together.
-_KEY_BASE = {DATA: 0, HOLDOUT2: 100_000, HOLDOUT3: 200_000, HOLDOUT4: 300_000, HOLDOUT5: 400_000}
+_KEY_BASE = {
+    DATA: 0,
+    HOLDOUT2: 100_000,
+    HOLDOUT3: 200_000,
+    HOLDOUT4: 300_000,
+    HOLDOUT5: 400_000,
+    HOLDOUT6: 500_000,
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ def load(path: Path = DATA, *, all_held_out: bool = False) -> tuple[list[Labelle
     data = json.loads(path.read_text(encoding="utf-8"))
     tune: list[Labelled] = []
     held: list[Labelled] = []
-    key = _KEY_BASE.get(path, 500_000)
+    key = _KEY_BASE.get(path, 900_000)
     for i, c in enumerate(data["clusters"]):
         for first_seen, source, link, title, summary in c["members"]:
             key += 1
@@ -134,7 +142,8 @@ SETS = {
     "held-out-3": "held-out 3",
     "held-out-4": "held-out 4",
     "held-out-5": "held-out 5",
-    "all": "all six at once",
+    "held-out-6": "held-out 6",
+    "all": "all seven at once",
 }
 
 
@@ -186,6 +195,7 @@ def main() -> None:
     _, held3 = load(HOLDOUT3, all_held_out=True)
     _, held4 = load(HOLDOUT4, all_held_out=True)
     _, held5 = load(HOLDOUT5, all_held_out=True)
+    _, held6 = load(HOLDOUT6, all_held_out=True)
     rows_of = {
         "tuning": tune,
         "held-out": held,
@@ -193,7 +203,8 @@ def main() -> None:
         "held-out-3": held3,
         "held-out-4": held4,
         "held-out-5": held5,
-        "all": tune + held + held2 + held3 + held4 + held5,
+        "held-out-6": held6,
+        "all": tune + held + held2 + held3 + held4 + held5 + held6,
     }
     print(f"threshold {args.threshold}, window {args.window_hours:g} h")
     if base:

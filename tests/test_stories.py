@@ -286,7 +286,11 @@ def test_a_translation_joins_by_shared_names_and_figures() -> None:
         hours=30,
     )
     # The same names a day and more later: the words must carry it, not the names alone.
-    assert [len(s.members) for s in cluster([en, later])] == [1, 1]
+    # Since round 6 they do: the glossary reads "milliards", "chiffre d'affaires",
+    # "record" and "trimestre" as English words, so the French report joins at 30 h.
+    assert len(cluster([en, later])) == 1
+    # (A next-day follow-up with the same names but other words stays apart: see
+    # test_a_next_day_follow_up_with_the_same_names_is_its_own_story.)
 
 
 def test_german_nouns_do_not_dilute_a_translation() -> None:
