@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.stories import HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, evaluate, load
+from bench.stories import HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, evaluate, load
 from monitor.stories import (
     StoryItem,
     clean_title,
@@ -212,7 +212,7 @@ def test_pairwise_precision_and_recall_on_the_second_held_out_set() -> None:
 def test_pairwise_precision_and_recall_on_the_third_held_out_set() -> None:
     # Measured once after the language-aware anchors: precision 0.784 (next-day follow-ups
     # merged into the event), recall 0.924. The time decay was then tuned with it in view
-    # (1.000 / 0.932 now): no longer held out.
+    # (1.000 / 0.932 after round 5, 1.000 / 0.966 after round 6): no longer held out.
     _, held3 = load(HOLDOUT3, all_held_out=True)
     score = evaluate(held3)
     assert score.precision >= 0.9, score.false_pos
@@ -220,29 +220,47 @@ def test_pairwise_precision_and_recall_on_the_third_held_out_set() -> None:
 
 
 def test_pairwise_precision_and_recall_on_the_fourth_held_out_set() -> None:
-    # Measured once after the time decay: precision 1.000, recall 0.747. Only the decay
-    # horizon was tuned with it in view afterwards (1.000 / 0.828 now). Recall misses the
-    # 0.9 target (translations sharing one or two names); this floor keeps it from sliding.
+    # Measured once after the time decay: precision 1.000, recall 0.747. The decay horizon
+    # (round 5) and the glossary (round 6) were tuned with it in view: 1.000 / 0.899 now,
+    # just under the 0.9 target (Google News titles worded differently); no longer held out.
     _, held4 = load(HOLDOUT4, all_held_out=True)
     score = evaluate(held4)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.8, score.false_neg
+    assert score.recall >= 0.88, score.false_neg
 
 
 def test_pairwise_precision_and_recall_on_the_fifth_held_out_set() -> None:
-    # The honest figure: written and committed before the last change, measured once after
-    # it: precision 1.000, recall 0.712. Recall misses the 0.9 target by 0.19 (translations
-    # that share only "WhatsApp" and "Europa", or "China" and "Cina"); this floor asserts
-    # what is achieved and keeps it from sliding.
+    # Measured once after round 5: precision 1.000, recall 0.712 (translations that share
+    # only "WhatsApp" and "Europa", or "China" and "Cina"). Round 6's glossary was tuned
+    # with it in view: 1.000 / 0.909 now; no longer held out.
     _, held5 = load(HOLDOUT5, all_held_out=True)
     score = evaluate(held5)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.7, score.false_neg
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_sixth_held_out_set() -> None:
+    # The honest figure: written and committed before round 6 (the glossary), measured once
+    # after it: precision 0.896, recall 0.905. Precision misses the 0.9 target by 0.004:
+    # the next day's "researchers question Muse 3's benchmark scores" (EN and ES) joined
+    # the Muse 3 launch (a doubt is a follow-up kind the rules do not know). The floors
+    # assert what is achieved and keep it from sliding; do not tune on this set and call
+    # it held out.
+    _, held6 = load(HOLDOUT6, all_held_out=True)
+    score = evaluate(held6)
+    assert score.precision >= 0.89, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
 
 
 @pytest.mark.parametrize(
     ("path", "clusters", "entries"),
-    [(HOLDOUT2, 21, 48), (HOLDOUT3, 38, 107), (HOLDOUT4, 31, 86), (HOLDOUT5, 26, 68)],
+    [
+        (HOLDOUT2, 21, 48),
+        (HOLDOUT3, 38, 107),
+        (HOLDOUT4, 31, 86),
+        (HOLDOUT5, 26, 68),
+        (HOLDOUT6, 30, 85),
+    ],
 )
 def test_later_held_out_sets_are_as_described(path, clusters, entries) -> None:
     _, rows = load(path, all_held_out=True)
@@ -250,14 +268,15 @@ def test_later_held_out_sets_are_as_described(path, clusters, entries) -> None:
 
 
 def test_every_set_clustered_at_once() -> None:
-    # 480 entries from all six sets in one batch (a large digest): 1.000 / 0.875.
+    # 565 entries from all seven sets in one batch (a large digest): 1.000 / 0.901 after
+    # round 6 (480 entries of six sets: 1.000 / 0.875 after round 5).
     tune, held = load()
     rows = tune + held
-    for path in (HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5):
+    for path in (HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6):
         rows += load(path, all_held_out=True)[1]
     score = evaluate(rows)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.85, score.false_neg
+    assert score.recall >= 0.9, score.false_neg
 
 
 def test_a_translation_joins_by_shared_names_and_figures() -> None:
@@ -451,3 +470,58 @@ def test_a_title_only_aggregator_copy_is_compared_on_titles() -> None:
         hours=1,
     )
     assert len(cluster([orig, copy])) == 1
+
+
+# --- round 6: the glossary and follow-up kinds ----------------------------------------------
+
+
+def test_the_glossary_reads_other_languages_as_english() -> None:
+    from monitor.glossary import GLOSSARY, translate
+
+    assert [translate(w) for w in ("milliarden", "milliards", "miliardi", "bilhoes")] == [
+        "billion"
+    ] * 4
+    assert {translate(w) for w in ("cina", "chine", "china")} == {"china"}
+    assert {translate(w) for w in ("werbung", "publicite", "anuncios", "pubblicita")} == {"ads"}
+    assert translate("meta") == "meta"  # Italian "half", but the company's name first
+    assert translate("whatsapp") == "whatsapp"  # unknown words are kept
+    assert all(k == k.lower() and " " not in k for k in GLOSSARY)
+
+
+def test_a_translation_sharing_one_name_joins_through_the_glossary() -> None:
+    en = item(1, "Spotify raises prices in Germany and Italy", "https://a.example/1", "A")
+    de = item(
+        2,
+        "Spotify erhöht die Preise in Deutschland und Italien",
+        "https://b.example/2",
+        "B",
+        hours=2,
+    )
+    other = item(3, "Spotify startet Hörbücher in Japan", "https://c.example/3", "C", hours=2)
+    assert sorted(len(s.members) for s in cluster([en, de, other])) == [1, 2]
+
+
+def test_an_appeal_or_an_outage_is_not_the_event_it_follows() -> None:
+    fine = item(
+        1,
+        "Regulator fines Spotify 300 million euros over data transfers",
+        "https://a.example/1",
+        "A",
+    )
+    appeal = item(
+        2,
+        "Spotify to appeal 300 million euro fine over data transfers",
+        "https://b.example/2",
+        "B",
+        hours=3,
+    )
+    launch = item(3, "Spotify launches lossless audio worldwide", "https://c.example/3", "C")
+    down = item(
+        4,
+        "Spotify goes down worldwide hours after lossless audio launch",
+        "https://d.example/4",
+        "D",
+        hours=3,
+    )
+    assert [len(s.members) for s in cluster([fine, appeal])] == [1, 1]
+    assert [len(s.members) for s in cluster([launch, down])] == [1, 1]
