@@ -15,7 +15,11 @@ sketches and has no false positives of its own):
    only repeats the title and source, fold and tokenise (``match.tokenize``: case, accent
    and width insensitive), drop stop words of EN/DE/FR/ES/PT/IT, and cut each word to its
    first 5 letters (a crude stemmer that also works across those languages' inflections;
-   numbers are kept whole: figures are the best cross-language anchors).
+   numbers are kept whole: figures are the best cross-language anchors). Before the cut,
+   words of DE/FR/ES/PT/IT are read as English through a small general news glossary
+   (``monitor.glossary``: "Milliarden", "milliards" -> "billion", "Cina" -> "china",
+   "Werbung", "publicité" -> "ads"), dictionary-based cross-language retrieval, so that
+   translations share words and not only names.
 2. Entries with the same canonical link (``urls.canonical_link``: tracking parameters
    gone) or the same normalised title are the same story outright.
 3. Otherwise two entries are the same story when they were first seen within
@@ -26,7 +30,9 @@ sketches and has no false positives of its own):
    anchors with an IDF-weighted resemblance of their anchor sets of at least
    ``ANCHOR_THRESHOLD``. Never linked: two reports whose figures contradict, and a denial
    (``DENIAL_CUES``, ``DENIAL_PHRASES`` such as "still on track") with the report it
-   denies. Both resemblances decay with the time between the entries (times
+   denies, nor two titles naming different follow-up kinds (an appeal, an outage,
+   preorders selling out: ``_event_kind``) — the appeal of a fine is not the fine. Both
+   resemblances decay with the time between the entries (times
    ``1 - gap / DECAY_HORIZON``, as in Yang, Pierce and Carbonell 1998): a next-day follow-up
    (an outage after a launch, an appeal after a fine) needs more in common with the event
    than two reports an hour apart. When one entry is only a title (an aggregator copy),
@@ -48,7 +54,8 @@ History (``docs/notes/issue-4-clusters.md``): the word rule was tuned on two thi
 tuned on all of that file and checked on ``stories_holdout2.json``; the language-aware
 anchors were tuned on both and checked once on ``stories_holdout3.json``; the time decay on
 those three, checked once on ``stories_holdout4.json``; its horizon on those four, checked
-once on ``stories_holdout5.json``. Each set was written and committed before the change it
+once on ``stories_holdout5.json``; the glossary and follow-up kinds on those five, checked
+once on ``stories_holdout6.json``. Each set was written and committed before the change it
 checks (``bench/stories.py`` prints every set).
 """
 
