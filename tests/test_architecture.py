@@ -20,6 +20,7 @@ PURE = [
     "text",
     "sources",
     "stories",
+    "glossary",
     "render",
     "aggregators",
     "prepare",

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.stories import HOLDOUT2, evaluate, load
+from bench.stories import HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, evaluate, load
 from monitor.stories import (
     StoryItem,
     clean_title,
     cluster,
+    is_german,
     publisher_domain,
     registrable_domain,
 )
@@ -192,8 +193,7 @@ def test_pairwise_precision_and_recall_on_the_tuning_two_thirds():
 
 def test_pairwise_precision_and_recall_on_the_held_out_third() -> None:
     # Measured blind after tuning the word rule on the other two thirds: precision 0.927,
-    # recall 0.826. The anchor rule for translations was then tuned on the whole file
-    # (this third included): 0.935 / 0.935. So this set is no longer held out; see below.
+    # recall 0.826. Every later rule was tuned with this third in view: no longer held out.
     _, held = load()
     score = evaluate(held)
     assert score.precision >= 0.9, score.false_pos
@@ -201,14 +201,82 @@ def test_pairwise_precision_and_recall_on_the_held_out_third() -> None:
 
 
 def test_pairwise_precision_and_recall_on_the_second_held_out_set() -> None:
-    # stories_holdout2.json was written and committed before the anchor rule; measured
-    # once with it: precision 1.000, recall 0.794 (0.735 without it). Recall misses the
-    # 0.9 target (German and Italian translations with few shared names); this floor keeps
-    # the figure from sliding while that is worked on.
+    # Measured once with the first anchor rule: 1.000 / 0.794. The language-aware anchors
+    # were then tuned with it in view (1.000 / 1.000 now): no longer held out.
     _, held2 = load(HOLDOUT2, all_held_out=True)
     score = evaluate(held2)
     assert score.precision >= 0.9, score.false_pos
-    assert score.recall >= 0.75, score.false_neg
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_third_held_out_set() -> None:
+    # Measured once after the language-aware anchors: precision 0.784 (next-day follow-ups
+    # merged into the event), recall 0.924. The time decay was then tuned with it in view
+    # (1.000 / 0.932 after round 5, 1.000 / 0.966 after round 6): no longer held out.
+    _, held3 = load(HOLDOUT3, all_held_out=True)
+    score = evaluate(held3)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_fourth_held_out_set() -> None:
+    # Measured once after the time decay: precision 1.000, recall 0.747. The decay horizon
+    # (round 5) and the glossary (round 6) were tuned with it in view: 1.000 / 0.899 now,
+    # just under the 0.9 target (Google News titles worded differently); no longer held out.
+    _, held4 = load(HOLDOUT4, all_held_out=True)
+    score = evaluate(held4)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.88, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_fifth_held_out_set() -> None:
+    # Measured once after round 5: precision 1.000, recall 0.712 (translations that share
+    # only "WhatsApp" and "Europa", or "China" and "Cina"). Round 6's glossary was tuned
+    # with it in view: 1.000 / 0.909 now; no longer held out.
+    _, held5 = load(HOLDOUT5, all_held_out=True)
+    score = evaluate(held5)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
+
+
+def test_pairwise_precision_and_recall_on_the_sixth_held_out_set() -> None:
+    # The honest figure: written and committed before round 6 (the glossary), measured once
+    # after it: precision 0.896, recall 0.905. Precision misses the 0.9 target by 0.004:
+    # the next day's "researchers question Muse 3's benchmark scores" (EN and ES) joined
+    # the Muse 3 launch (a doubt is a follow-up kind the rules do not know). The floors
+    # assert what is achieved and keep it from sliding; do not tune on this set and call
+    # it held out.
+    _, held6 = load(HOLDOUT6, all_held_out=True)
+    score = evaluate(held6)
+    assert score.precision >= 0.89, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
+
+
+@pytest.mark.parametrize(
+    ("path", "clusters", "entries"),
+    [
+        (HOLDOUT2, 21, 48),
+        (HOLDOUT3, 38, 107),
+        (HOLDOUT4, 31, 86),
+        (HOLDOUT5, 26, 68),
+        (HOLDOUT6, 30, 85),
+    ],
+)
+def test_later_held_out_sets_are_as_described(path, clusters, entries) -> None:
+    _, rows = load(path, all_held_out=True)
+    assert (len({r.label for r in rows}), len(rows)) == (clusters, entries)
+
+
+def test_every_set_clustered_at_once() -> None:
+    # 565 entries from all seven sets in one batch (a large digest): 1.000 / 0.901 after
+    # round 6 (480 entries of six sets: 1.000 / 0.875 after round 5).
+    tune, held = load()
+    rows = tune + held
+    for path in (HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6):
+        rows += load(path, all_held_out=True)[1]
+    score = evaluate(rows)
+    assert score.precision >= 0.9, score.false_pos
+    assert score.recall >= 0.9, score.false_neg
 
 
 def test_a_translation_joins_by_shared_names_and_figures() -> None:
@@ -237,4 +305,223 @@ def test_a_translation_joins_by_shared_names_and_figures() -> None:
         hours=30,
     )
     # The same names a day and more later: the words must carry it, not the names alone.
-    assert [len(s.members) for s in cluster([en, later])] == [1, 1]
+    # Since round 6 they do: the glossary reads "milliards", "chiffre d'affaires",
+    # "record" and "trimestre" as English words, so the French report joins at 30 h.
+    assert len(cluster([en, later])) == 1
+    # (A next-day follow-up with the same names but other words stays apart: see
+    # test_a_next_day_follow_up_with_the_same_names_is_its_own_story.)
+
+
+def test_german_nouns_do_not_dilute_a_translation() -> None:
+    # German capitalises every noun: "Kommission", "Ermittlungen", "Wettbewerb" are not
+    # names, and used to outweigh the shared ones (EU, Meta, WhatsApp, AI/KI).
+    en = item(
+        1,
+        "EU opens antitrust case against Meta over AI assistants in WhatsApp",
+        "https://reuters.example/1",
+        "Reuters",
+        "The European Commission said Meta may be shutting rival AI assistants out of WhatsApp.",
+    )
+    de = item(
+        2,
+        "EU-Kommission leitet Verfahren gegen Meta wegen KI-Assistenten in WhatsApp ein",
+        "https://spiegel.example/2",
+        "Der Spiegel",
+        "Die Wettbewerbshüter prüfen, ob der Konzern konkurrierende Chatbots in WhatsApp "
+        "benachteiligt. Die Ermittlungen können Monate dauern.",
+        hours=2,
+    )
+    assert len(cluster([en, de])) == 1
+
+
+def test_shared_nouns_alone_do_not_join_two_german_reports_of_different_events() -> None:
+    a = item(
+        1,
+        "Kommission verhängt Millionen-Strafe gegen Konzern",
+        "https://a.example/1",
+        "A",
+        "Der Verstoß betrifft den Datenschutz bei Werbung und Nutzerprofilen.",
+    )
+    b = item(
+        2,
+        "Kommission genehmigt Übernahme im Chip-Geschäft nach Prüfung",
+        "https://b.example/2",
+        "B",
+        "Die Wettbewerbshüter sehen keine Gefahr für Preise und Millionen Kunden im Konzern.",
+        hours=1,
+    )
+    assert len(cluster([a, b])) == 2
+
+
+def test_is_german() -> None:
+    assert is_german("Muse Large jetzt per API verfügbar")
+    assert is_german("Meta will gegen die EU-Strafe klagen, sagt der Konzern")
+    assert not is_german("Meta will appeal the EU fine, the company says")
+    assert not is_german("Meta lance Muse Spark 2 en Europe")
+
+
+def test_month_names_match_across_languages() -> None:
+    en = item(
+        1,
+        "Meta will use AI chats to pick ads from December 16",
+        "https://a.example/1",
+        "A",
+        "Starting December 16, Meta will use conversations with Meta AI to personalise ads.",
+    )
+    de = item(
+        2,
+        "Meta wertet ab 16. Dezember KI-Chats für Werbung aus",
+        "https://b.example/2",
+        "B",
+        "Unterhaltungen mit Meta AI bestimmen künftig die Anzeigen.",
+        hours=8,
+    )
+    assert len(cluster([en, de])) == 1
+
+
+def test_edgar_template_titles_do_not_join_different_filings() -> None:
+    ten_q = item(
+        1,
+        "10-Q - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/a-index.htm",
+        "SEC EDGAR",
+        "Quarterly report for the period ended September 30, 2026.",
+    )
+    eight_k = item(
+        2,
+        "8-K - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/b-index.htm",
+        "SEC EDGAR",
+        "Item 5.02 Departure of Directors or Certain Officers.",
+        hours=1,
+    )
+    same_again = item(
+        3,
+        "10-Q - Meta Platforms, Inc. (0001326801) (Filer)",
+        "https://www.sec.gov/Archives/edgar/data/1326801/a-index.htm",
+        "SEC EDGAR",
+        "Quarterly report for the period ended September 30, 2026.",
+        hours=2,
+    )
+    stories = cluster([ten_q, eight_k, same_again])
+    assert sorted(sorted(m.key for m in s.members) for s in stories) == [[1, 3], [2]]
+
+
+def test_still_on_track_is_a_denial_of_the_delay() -> None:
+    delay = item(1, "Meta delays Muse Large API to 2027", "https://a.example/1", "A")
+    on_track = item(
+        2, "Meta says Muse Large API still on track for 2026", "https://b.example/2", "B", hours=5
+    )
+    assert len(cluster([delay, on_track])) == 2
+
+
+def test_a_next_day_follow_up_with_the_same_names_is_its_own_story() -> None:
+    # Time decay: the same resemblance that joins two reports an hour apart does not join
+    # a follow-up a day later (and the anchor rule only reaches ANCHOR_WINDOW).
+    launch = item(
+        1,
+        "Acme launches Nova 3 model in its app and API",
+        "https://a.example/1",
+        "A",
+        "Nova 3 is available to paying users of the Acme app and to developers through the API.",
+    )
+    translation = item(
+        2,
+        "Acme lance Nova 3, son modèle le plus puissant, dans son app et son API",
+        "https://b.example/2",
+        "B",
+        "Le modèle Nova 3 est disponible pour les abonnés de l'app Acme et via l'API.",
+        hours=6,
+    )
+
+    def outage(hours: float) -> StoryItem:
+        return item(
+            3,
+            "Acme app and API go down for hours as Nova 3 demand overwhelms servers",
+            "https://c.example/3",
+            "C",
+            "Errors hit the Acme app and API on Thursday as demand for Nova 3 overwhelmed it.",
+            hours=hours,
+        )
+
+    def groups(hours: float) -> list[list[int]]:
+        stories = cluster([launch, translation, outage(hours)])
+        return sorted(sorted(int(m.key) for m in s.members) for s in stories)
+
+    assert groups(22) == [[1, 2], [3]]
+    assert groups(1) == [[1, 2, 3]]
+
+
+def test_a_title_only_aggregator_copy_is_compared_on_titles() -> None:
+    orig = item(
+        1,
+        "EssilorLuxottica sales beat forecasts as smart glasses volumes triple",
+        "https://reuters.example/1",
+        "Reuters",
+        "The eyewear group reported full-year revenue of 28.4 billion euros, with units of its "
+        "smart glasses up more than threefold, and proposed a higher dividend.",
+    )
+    copy = item(
+        2,
+        "EssilorLuxottica sales beat forecasts on smart glasses - Bloomberg",
+        "https://news.google.com/rss/articles/abc",
+        "Bloomberg",
+        "EssilorLuxottica sales beat forecasts on smart glasses  Bloomberg",
+        hours=1,
+    )
+    assert len(cluster([orig, copy])) == 1
+
+
+# --- round 6: the glossary and follow-up kinds ----------------------------------------------
+
+
+def test_the_glossary_reads_other_languages_as_english() -> None:
+    from monitor.glossary import GLOSSARY, translate
+
+    assert [translate(w) for w in ("milliarden", "milliards", "miliardi", "bilhoes")] == [
+        "billion"
+    ] * 4
+    assert {translate(w) for w in ("cina", "chine", "china")} == {"china"}
+    assert {translate(w) for w in ("werbung", "publicite", "anuncios", "pubblicita")} == {"ads"}
+    assert translate("meta") == "meta"  # Italian "half", but the company's name first
+    assert translate("whatsapp") == "whatsapp"  # unknown words are kept
+    assert all(k == k.lower() and " " not in k for k in GLOSSARY)
+
+
+def test_a_translation_sharing_one_name_joins_through_the_glossary() -> None:
+    en = item(1, "Spotify raises prices in Germany and Italy", "https://a.example/1", "A")
+    de = item(
+        2,
+        "Spotify erhöht die Preise in Deutschland und Italien",
+        "https://b.example/2",
+        "B",
+        hours=2,
+    )
+    other = item(3, "Spotify startet Hörbücher in Japan", "https://c.example/3", "C", hours=2)
+    assert sorted(len(s.members) for s in cluster([en, de, other])) == [1, 2]
+
+
+def test_an_appeal_or_an_outage_is_not_the_event_it_follows() -> None:
+    fine = item(
+        1,
+        "Regulator fines Spotify 300 million euros over data transfers",
+        "https://a.example/1",
+        "A",
+    )
+    appeal = item(
+        2,
+        "Spotify to appeal 300 million euro fine over data transfers",
+        "https://b.example/2",
+        "B",
+        hours=3,
+    )
+    launch = item(3, "Spotify launches lossless audio worldwide", "https://c.example/3", "C")
+    down = item(
+        4,
+        "Spotify goes down worldwide hours after lossless audio launch",
+        "https://d.example/4",
+        "D",
+        hours=3,
+    )
+    assert [len(s.members) for s in cluster([fine, appeal])] == [1, 1]
+    assert [len(s.members) for s in cluster([launch, down])] == [1, 1]
