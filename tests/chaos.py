@@ -360,6 +360,22 @@ class DaemonProc:
         self.starts += 1
         return self
 
+    def wait_started(self, timeout: float = 90) -> DaemonProc:
+        """Wait until this start logged ``daemon.start`` (schema ready, loop running).
+
+        Start-up takes seconds on a loaded machine; a test that reads the database or
+        counts on timing from the launch waits here first instead of guessing a delay.
+        """
+        mark = f"--- start {self.starts - 1} at "
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.log.read_text(errors="replace")
+            if "daemon.start" in text[text.rfind(mark) :]:
+                return self
+            assert self.alive(), text[-3000:]
+            time.sleep(0.05)
+        raise AssertionError(f"the daemon did not start within {timeout} s:\n{self.text()[-3000:]}")
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -742,7 +758,7 @@ def soak(
         max_entries=window,
         summary_bytes=300,
     )
-    daemon = DaemonProc(config, tmp / "daemon.log", tick=tick).start()
+    daemon = DaemonProc(config, tmp / "daemon.log", tick=tick).start().wait_started()
     samples: list[tuple[float, int]] = []
     started = time.time()
     out(
