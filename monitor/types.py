@@ -221,7 +221,9 @@ class Delivery:
     ``status`` is one of: pending (queued, retried until delivered), delivered,
     failed (gave up: non-retryable answer), disabled (no webhook URL configured).
     ``parts_sent`` counts the messages already sent when a format needs several
-    (Slack, Discord, Teams); a retry resumes after them.
+    (Slack, Discord, Teams); a retry resumes after them. ``kind`` is 'digest' or
+    'alert'; an alert carries no delivery_matches, so it never takes a match out of the
+    next digest.
     """
 
     id: str
@@ -237,6 +239,7 @@ class Delivery:
     window_until: datetime
     body: str = field(repr=False, default="")
     parts_sent: int = 0
+    kind: str = "digest"  # 'digest' (scheduled) or 'alert' (immediate, alert@1 body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,3 +305,14 @@ class Transition:
     at: datetime
     reason: str = ""
     evidence_match_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSnapshot:
+    """The text a match was decided on, as fetched: kept with the match (evidence trail)."""
+
+    match_id: int
+    title: str
+    summary: str
+    text_sha256: str
+    fetched_at: datetime

@@ -35,6 +35,7 @@ from monitor.types import (
     Match,
 )
 from storage.backtest import BacktestMixin
+from storage.catalysts import CatalystStore
 from storage.deliveries import DeliveryStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
@@ -47,6 +48,7 @@ from storage.models import (
     EntryRow,
     FeedRow,
     MatchRow,
+    MatchSnapshotRow,
     RevisionRow,
     SightingRow,
 )
@@ -83,7 +85,7 @@ def _insert_ids(
     return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
+class Store(FeedAdminMixin, OpsMixin, DeliveryStore, CatalystStore, BacktestMixin, LeaseMixin):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -438,6 +440,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
                 )
             )
         match_rows: list[dict[str, Any]] = []
+        texts: list[tuple[str, str]] = []  # per match row: the text it was decided on
         for entry_id, item in sighted:
             if entry_id in pruned:
                 continue
@@ -459,7 +462,22 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
                         "created_at": now,
                     }
                 )
+                texts.append((item.data.title, item.data.summary))
         match_ids = _insert_ids(s, MatchRow, match_rows)
+        if match_ids:
+            s.execute(
+                insert(MatchSnapshotRow),
+                [
+                    {
+                        "match_id": mid,
+                        "title": title,
+                        "summary": summary,
+                        "text_sha256": sha256(f"{title}\n{summary}"),
+                        "fetched_at": now,
+                    }
+                    for mid, (title, summary) in zip(match_ids, texts, strict=True)
+                ],
+            )
         return IngestResult(update.feed_id, len(to_insert), len(sighted), tuple(match_ids))
 
     # --- matches ----------------------------------------------------------------------------
@@ -614,7 +632,9 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
         )
         pending = [self._to_match(m, e) for m, e in s.execute(q)]
         last_until = s.scalar(
-            select(func.max(DeliveryRow.window_until)).where(DeliveryRow.digest_id == row.id)
+            select(func.max(DeliveryRow.window_until)).where(
+                DeliveryRow.digest_id == row.id, DeliveryRow.kind == "digest"
+            )
         )
         return pending, last_until or row.created_at
 
@@ -647,6 +667,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
             window_until=r.window_until,
             body=r.body,
             parts_sent=r.parts_sent or 0,
+            kind=r.kind or "digest",
         )
 
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]:
@@ -721,7 +742,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin):
         def fn(s: Session) -> Delivery | None:
             q = (
                 select(DeliveryRow)
-                .where(DeliveryRow.digest_id == digest_id)
+                .where(DeliveryRow.digest_id == digest_id, DeliveryRow.kind == "digest")
                 .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
                 .limit(1)
             )
