@@ -25,14 +25,16 @@ from rich.table import Table
 
 from monitor import cli_deliveries, cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
 from monitor.deliver import new_secret
-from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
+from monitor.digest import iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     PollReport,
     attempt_delivery,
+    digest_builder,
     flush_digest,
+    load_catalysts,
     refresh_feed,
     run_digest,
     sync_watchlist,
@@ -186,11 +188,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         if args.preview:
             for d in digests:
                 ids = wl.watch_ids_for(d)
+                now = utcnow()
                 pending, since = store.pending_matches(d.id, ids)
-                infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
-                built = build_digest(
-                    d.id, infos, pending, since=since, until=utcnow(), delivery_id=new_delivery_id()
-                )
+                states, transitions = load_catalysts(store, ids, now)
+                build = digest_builder(wl, d, now, new_delivery_id(), states, transitions)
+                built = build(pending, since)
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")
                 elif args.format == "summary":

@@ -30,7 +30,7 @@ import logging
 import pickle
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor import logs, metrics
-from monitor.deliver import post_delivery, redact_url, retry_delay
+from monitor.deliver import notify_apprise, post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
 from monitor.fetch import FetchLimits, fetch_feed
@@ -49,6 +49,7 @@ from monitor.render import render
 from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
 from monitor.types import (
     AttemptOutcome,
+    CatalystState,
     Delivery,
     Digest,
     DigestState,
@@ -57,6 +58,7 @@ from monitor.types import (
     FeedUpdate,
     IngestResult,
     Match,
+    Transition,
 )
 from monitor.watchlist import DigestConfig, LoadedWatchlist
 
@@ -96,6 +98,13 @@ class StorePort(Protocol):
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]: ...
     def record_parts_sent(self, delivery_id: str, parts_sent: int) -> None: ...
     def due_digests(self, now: datetime, ids: Sequence[str]) -> list[DigestState]: ...
+    def catalyst_states(self) -> dict[str, CatalystState]: ...
+    def transitions(
+        self,
+        watch_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Transition]: ...
 
 
 def utcnow() -> datetime:
@@ -423,20 +432,66 @@ async def _record(
 # --- digests and deliveries ----------------------------------------------------------------------
 
 
-async def run_digest(
-    ctx: Context, digest: DigestConfig, *, claim: tuple[datetime, datetime] | None = None
-) -> Delivery | None:
-    """Build ``digest`` from its pending matches into the outbox (None when empty or claimed elsewhere)."""
-    wl = ctx.watchlist
-    now = ctx.clock()
-    ids = wl.watch_ids_for(digest)
-    infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
-    delivery_id = new_delivery_id()
+def watch_infos(wl: LoadedWatchlist, ids: Sequence[str]) -> list[WatchInfo]:
+    """What a digest says about its watch items besides their matches, in watchlist order."""
+    return [
+        WatchInfo(w.id, w.name, w.why, w.priority, getattr(w, "expected_by", None))
+        for w in wl.config.watch
+        if w.id in ids
+    ]
+
+
+def digest_builder(
+    wl: LoadedWatchlist,
+    digest: DigestConfig,
+    now: datetime,
+    delivery_id: str,
+    states: Mapping[str, CatalystState],
+    transitions: Sequence[Transition],
+) -> Callable[[list[Match], datetime], Digest | None]:
+    """The pure build step of a digest run (``Store.run_digest`` calls it with the pending
+    matches and the window start); ``monitor digest --preview`` uses the same one."""
+    infos = watch_infos(wl, wl.watch_ids_for(digest))
 
     def build(pending: list[Match], since: datetime) -> Digest | None:
         return build_digest(
-            digest.id, infos, pending, since=since, until=now, delivery_id=delivery_id
+            digest.id,
+            infos,
+            pending,
+            since=since,
+            until=now,
+            delivery_id=delivery_id,
+            states=states,
+            transitions=transitions,
+            top_k=digest.top_k,
+            send_empty=digest.send_empty,
         )
+
+    return build
+
+
+def load_catalysts(
+    store: StorePort, ids: Sequence[str], now: datetime
+) -> tuple[dict[str, CatalystState], list[Transition]]:
+    """The stored states and the transitions up to ``now`` of a digest's watch items.
+
+    All transitions, not only the window's: the window start is only known inside
+    ``Store.run_digest``'s transaction, and ``build_digest`` keeps the window's own
+    (state changes are rare, so this list stays short).
+    """
+    return store.catalyst_states(), store.transitions(list(ids), None, now)
+
+
+async def run_digest(
+    ctx: Context, digest: DigestConfig, *, claim: tuple[datetime, datetime] | None = None
+) -> Delivery | None:
+    """Build ``digest`` from its pending matches and state changes into the outbox (None
+    when there is nothing to say, or the run was claimed elsewhere)."""
+    wl = ctx.watchlist
+    now = ctx.clock()
+    ids = wl.watch_ids_for(digest)
+    states, transitions = await asyncio.to_thread(load_catalysts, ctx.store, ids, now)
+    build = digest_builder(wl, digest, now, new_delivery_id(), states, transitions)
 
     enabled = bool(digest.webhook.url.strip())
     delivery = await asyncio.to_thread(
@@ -543,14 +598,17 @@ async def post_messages(ctx: Context, delivery: Delivery, cfg: DigestConfig) -> 
     outcome = AttemptOutcome(True)
     for i in range(min(delivery.parts_sent, len(messages) - 1), len(messages)):
         msg = messages[i]
-        outcome = await post_delivery(
-            ctx.client,
-            cfg.webhook.url,
-            cfg.webhook.secret or None,
-            delivery.id if i == 0 else f"{delivery.id}-{i + 1}",
-            msg.body,
-            content_type=msg.content_type,
-        )
+        if cfg.webhook.format == "apprise":
+            outcome = await notify_apprise(cfg.webhook.url, msg.body)
+        else:
+            outcome = await post_delivery(
+                ctx.client,
+                cfg.webhook.url,
+                cfg.webhook.secret or None,
+                delivery.id if i == 0 else f"{delivery.id}-{i + 1}",
+                msg.body,
+                content_type=msg.content_type,
+            )
         elapsed += outcome.elapsed
         if not outcome.ok:
             if i > 0:

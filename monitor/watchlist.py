@@ -279,7 +279,11 @@ class WatchItem(_Model):
 
 class Webhook(_Model):
     url: str = ""
-    format: Literal["json", "slack", "discord", "teams", "text"] = "json"
+    format: Literal["json", "slack", "discord", "teams", "text", "apprise"] = Field(
+        default="json",
+        description="json (signed digest@1), slack, discord, teams, text (Markdown), or apprise "
+        "(url is an Apprise URL; needs the 'apprise' extra).",
+    )
     secret: str = ""
 
     @field_validator("secret")
@@ -297,6 +301,14 @@ class DigestConfig(_Model):
     schedule: str
     webhook: Webhook
     watch: list[str] | None = None
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many stories per watch item in chat formats (the rest are counted).",
+    )
+    send_empty: bool = Field(
+        default=False, description="Send a heartbeat when nothing matched and no state changed."
+    )
 
 
 class Watchlist(_Model):
