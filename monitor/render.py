@@ -355,24 +355,29 @@ def state_lines(item: ItemView, esc: Escape) -> list[str]:
     """
     if item.state is None:
         return []
+
+    def word(state: str) -> str:
+        return esc(_state_word(state), 40) or "unknown"
+
     symbol = STATE_SYMBOLS.get(item.state, "")
-    head = f"State: {symbol + ' ' if symbol else ''}{esc(_state_word(item.state).upper(), 40)}"
+    head = f"State: {symbol + ' ' if symbol else ''}{word(item.state).upper()}"
     if item.state_since and (since := _when(item.state_since)):
         head += f" since {since}"
     parts = [head]
-    if item.expected_by:
-        by = esc(str(item.expected_by), 40)
+    if item.expected_by and (by := esc(str(item.expected_by), 40)):
         if item.state == "overdue":
             parts.append(f"not happened by {by}")
         elif item.state not in ("confirmed", "denied"):
             parts.append(f"expected by {by}")
-    if item.state_reason:
-        parts.append(esc(item.state_reason, 300))
+    c = item.change
+    # The reason is said once: on the change line when it is that change's reason.
+    if not (c and c.reason == item.state_reason) and (reason := esc(item.state_reason, 300)):
+        parts.append(reason)
     lines = [" · ".join(parts)]
-    if c := item.change:
-        line = f"Changed: {esc(_state_word(c.from_state), 40)} → {esc(_state_word(c.to_state), 40)}"
-        if c.reason:
-            line += f" ({esc(c.reason, 300)})"
+    if c:
+        line = f"Changed: {word(c.from_state)} → {word(c.to_state)}"
+        if reason := esc(c.reason, 300):
+            line += f" ({reason})"
         lines.append(line)
     return lines
 
@@ -447,8 +452,8 @@ def _slack_story(s: StoryView) -> dict[str, Any]:
 def _slack_item(item: ItemView) -> list[dict[str, Any]]:
     """Divider, the item's section (name, why, state, change), its stories, "+N more"."""
     intro = f"*{slack_escape(item.name, 500)}* ({_item_count(item)})"
-    if item.why:
-        intro += f"\n{slack_escape(item.why, 1500)}"
+    if why := slack_escape(item.why, 1500):
+        intro += f"\n{why}"
     for line in state_lines(item, slack_escape):
         intro += f"\n{line}"
     group: list[dict[str, Any]] = [{"type": "divider"}, _slack_section(intro)]
@@ -543,7 +548,7 @@ def _discord_embeds(item: ItemView, title_text: str) -> list[dict[str, Any]]:
     if more := _more_line(item):
         lines.append(more)
     title = discord_plain(title_text, DISCORD_TITLE)
-    footer = discord_plain(item.why, 1000) if item.why else ""
+    footer = discord_plain(item.why, 1000)
     # Fill descriptions up to 3000 characters (each story line is at most ~2100, so
     # one always fits); the rest of the item's stories go to its next embed.
     embeds = []
@@ -661,8 +666,8 @@ def _teams_item(item: ItemView, title_text: str) -> list[dict[str, Any]]:
             "separator": True,
         }
     ]
-    if item.why:
-        parts.append({"type": "TextBlock", "text": teams_escape(item.why, 1000), "wrap": True})
+    if why := teams_escape(item.why, 1000):
+        parts.append({"type": "TextBlock", "text": why, "wrap": True})
     for line in state_lines(item, teams_escape):
         parts.append({"type": "TextBlock", "text": line, "wrap": True, "spacing": "Small"})
     for s in item.stories:
@@ -748,8 +753,8 @@ def markdown_escape(text: str, limit: int) -> str:
 
 def _markdown_item(item: ItemView, heading: str) -> list[str]:
     lines = ["", heading]
-    if item.why:
-        lines.append(f"_{markdown_escape(item.why, 1000)}_")
+    if why := markdown_escape(item.why, 1000):
+        lines.append(f"_{why}_")
     # One paragraph per line: Markdown would join consecutive lines into one.
     for line in state_lines(item, markdown_escape):
         lines += ["", line]
@@ -839,8 +844,8 @@ def render_alert_slack(body: str) -> list[Message]:
     a = alert_view(body)
     item = a.item
     intro = f"*{slack_escape(_alert_title(a), 600)}*"
-    if item.why:
-        intro += f"\n{slack_escape(item.why, 1500)}"
+    if why := slack_escape(item.why, 1500):
+        intro += f"\n{why}"
     for line in state_lines(item, slack_escape):
         intro += f"\n{line}"
     blocks = [_slack_section(intro), *(_slack_story(s) for s in item.stories)]
