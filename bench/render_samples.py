@@ -46,7 +46,9 @@ def _match(i: int, watch: str, title: str, link: str, source: str, minute: int) 
 def sample_digest() -> str:
     infos = [
         WatchInfo("api", "API broadening", "Would signal a platform revenue opportunity.", "high"),
-        WatchInfo("ads", "Ads in Muse", "Monetisation of the assistant.", "normal", date(2026, 11, 27)),
+        WatchInfo(
+            "ads", "Ads in Muse", "Monetisation of the assistant.", "normal", date(2026, 11, 27)
+        ),
     ]
     matches = [
         _match(1, "api", "Meta expands Muse Spark API to Europe",

@@ -23,7 +23,16 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli_deliveries, cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
+from monitor import (
+    cli_deliveries,
+    cli_evidence,
+    cli_feeds,
+    cli_opml,
+    cli_ops,
+    cli_watch,
+    logs,
+    web,
+)
 from monitor.deliver import new_secret
 from monitor.digest import iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
@@ -353,6 +362,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             queued = len(store.queued_deliveries(d.id))
             failed = len(store.deliveries(digest_id=d.id, status="failed", limit=1000))
             rows.append((d, state, last, queued, failed))
+        catalysts = cli_evidence.catalysts_table(store, wl)
     finally:
         store.close()
     out = _console()
@@ -400,6 +410,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             str(failed) + (" (monitor deliveries --status failed)" if failed else ""),
         )
     out.print(d_table)
+    out.print(catalysts)
     return 0
 
 
@@ -519,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_webhook_secret)
 
     cli_deliveries.register(sub, common)
+    cli_evidence.register(sub, common)
 
     p = sub.add_parser("db", parents=[common], help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor import logs, metrics
+from monitor.catalysts import CatalystPort, CatalystReport, after_ingest, check_deadlines
 from monitor.deliver import notify_apprise, post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
@@ -65,7 +66,7 @@ from monitor.watchlist import DigestConfig, LoadedWatchlist
 MAX_RETRY_AGE = timedelta(hours=72)  # the default of settings.max_retry_age
 
 
-class StorePort(Protocol):
+class StorePort(CatalystPort, Protocol):
     """What the pipeline needs from storage (``storage.Store`` implements it)."""
 
     def sync_config(
@@ -98,7 +99,6 @@ class StorePort(Protocol):
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]: ...
     def record_parts_sent(self, delivery_id: str, parts_sent: int) -> None: ...
     def due_digests(self, now: datetime, ids: Sequence[str]) -> list[DigestState]: ...
-    def catalyst_states(self) -> dict[str, CatalystState]: ...
     def transitions(
         self,
         watch_ids: Sequence[str] | None = None,
@@ -127,6 +127,11 @@ class Context:
     # False means the lease was lost and the feed must not be polled by us.
     lease_check: Callable[[FeedState], Awaitable[bool]] | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+    # Catalyst updates run one at a time, so an older verdict never overwrites a newer one;
+    # a failed update marks every item for the next deadline check.
+    _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _catalysts_stale: bool = field(default=False, repr=False)
+    _deadlines_checked: datetime | None = field(default=None, repr=False)
     _states: StateBatcher | None = field(default=None, repr=False)
     _matcher_blob: tuple[str, bytes] | None = field(default=None, repr=False)
 
@@ -412,6 +417,8 @@ async def _record(
         new_matches=len(res.new_match_ids),
         elapsed=time.monotonic() - started,
     )
+    if res.new_match_ids:
+        await update_catalysts_after(ctx, res.new_match_ids)
     outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
     metrics.poll_recorded(outcome, report.elapsed, report.new_entries, report.new_matches)
     logs.event(
@@ -429,13 +436,64 @@ async def _record(
     return report
 
 
+# --- catalyst state and immediate alerts ---------------------------------------------------------
+
+DEADLINE_CHECK_EVERY = timedelta(minutes=1)
+
+
+async def update_catalysts_after(
+    ctx: Context, new_match_ids: Sequence[int]
+) -> CatalystReport | None:
+    """Re-evaluate the items of new matches and queue their alerts (the outbox sends them
+    on its next tick). Never raises: the refresh is recorded either way."""
+    try:
+        async with ctx._catalyst_lock:
+            return await asyncio.to_thread(
+                after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
+            )
+    except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
+        ctx._catalysts_stale = True
+        logs.event(
+            logging.ERROR,
+            "catalyst",
+            outcome="error",
+            error=f"{exc.__class__.__name__}: {exc}",
+            action="every item is re-evaluated by the next check",
+        )
+        return None
+
+
+async def check_catalysts(ctx: Context, *, force: bool = False) -> CatalystReport | None:
+    """At most once a minute (the daemon calls it every tick): items whose ``expected_by``
+    passed become ``overdue`` (with their alert); after a failed update, every item is
+    re-evaluated. Never raises."""
+    now = ctx.clock()
+    last = ctx._deadlines_checked
+    if not force and last is not None and now - last < DEADLINE_CHECK_EVERY:
+        return None
+    ctx._deadlines_checked = now
+    stale, ctx._catalysts_stale = ctx._catalysts_stale, False
+    also = [w.id for w in ctx.watchlist.config.watch] if stale else []
+    try:
+        async with ctx._catalyst_lock:
+            return await asyncio.to_thread(
+                check_deadlines, ctx.store, ctx.watchlist, now, also=also
+            )
+    except Exception as exc:
+        ctx._catalysts_stale = ctx._catalysts_stale or stale
+        logs.event(
+            logging.ERROR, "catalyst", outcome="error", error=f"{exc.__class__.__name__}: {exc}"
+        )
+        return None
+
+
 # --- digests and deliveries ----------------------------------------------------------------------
 
 
 def watch_infos(wl: LoadedWatchlist, ids: Sequence[str]) -> list[WatchInfo]:
     """What a digest says about its watch items besides their matches, in watchlist order."""
     return [
-        WatchInfo(w.id, w.name, w.why, w.priority, getattr(w, "expected_by", None))
+        WatchInfo(w.id, w.name, w.why, w.priority, w.expected_by)
         for w in wl.config.watch
         if w.id in ids
     ]
@@ -593,7 +651,15 @@ async def post_messages(ctx: Context, delivery: Delivery, cfg: DigestConfig) -> 
     The first message carries the delivery id as ``webhook-id``; part n > 1 carries
     ``<id>-<n>``. ``json`` sends the stored body itself, byte for byte.
     """
-    messages = render(delivery.body, cfg.webhook.format)
+    try:
+        messages = render(delivery.body, cfg.webhook.format)
+    except Exception as exc:  # a body this version cannot render: say so, never crash
+        return AttemptOutcome(
+            False,
+            error=f"cannot render delivery {delivery.id} ({delivery.kind}) as "
+            f"{cfg.webhook.format}: {exc.__class__.__name__}: {exc}",
+            retryable=False,
+        )
     elapsed = 0.0
     outcome = AttemptOutcome(True)
     for i in range(min(delivery.parts_sent, len(messages) - 1), len(messages)):
@@ -626,7 +692,10 @@ async def flush_digest(ctx: Context, digest_id: str) -> list[Delivery]:
     older one that is still failing.
     """
     done = []
+    now = ctx.clock()
     for d in await asyncio.to_thread(ctx.store.queued_deliveries, digest_id):
+        if d.kind == "alert" and d.next_attempt_at is not None and d.next_attempt_at > now:
+            continue  # held by quiet hours
         updated = await attempt_delivery(ctx, d)
         done.append(updated)
         if updated.status != "delivered":

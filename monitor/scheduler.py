@@ -35,6 +35,7 @@ from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     attempt_delivery,
+    check_catalysts,
     feed_interval,
     refresh_feed,
     run_due_digests,
@@ -48,6 +49,13 @@ from monitor.watchlist import LoadedWatchlist
 from monitor.web import HttpService
 from storage.ops import HealthFigures
 from storage.store import Store
+
+
+def _queue(delivery: Delivery) -> str:
+    """One delivery in flight per digest and kind: a digest's alerts and its scheduled
+    digests are two queues, each in order."""
+    return f"{delivery.digest_id}:{delivery.kind}"
+
 
 USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
 LEASE = timedelta(minutes=5)
@@ -231,6 +239,8 @@ class Daemon:
             # New digests go into the outbox only; due_deliveries starts each digest's oldest
             # pending delivery, so a new one never overtakes an older one that is backing off.
             await run_due_digests(self._ctx)
+            # Deadlines passed (overdue) and retries of failed catalyst updates, once a minute.
+            await check_catalysts(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 await self._claim_and_start(delivery)
@@ -328,7 +338,7 @@ class Daemon:
 
     async def _claim_and_start(self, delivery: Delivery) -> None:
         """POST a due delivery unless another replica claimed this attempt first."""
-        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+        if delivery.status != "pending" or _queue(delivery) in self._deliveries:
             return
         if await asyncio.to_thread(
             self.store.claim_delivery, delivery, utcnow(), self.lease, self.owner
@@ -336,9 +346,9 @@ class Daemon:
             self._start_delivery(delivery)
 
     def _start_delivery(self, delivery: Delivery) -> None:
-        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+        if delivery.status != "pending" or _queue(delivery) in self._deliveries:
             return
-        self._deliveries[delivery.digest_id] = asyncio.create_task(
+        self._deliveries[_queue(delivery)] = asyncio.create_task(
             self._deliver(delivery), name=f"delivery:{delivery.id}"
         )
 
@@ -356,4 +366,4 @@ class Daemon:
                 error=f"{exc.__class__.__name__}: {exc}",
             )
         finally:
-            self._deliveries.pop(delivery.digest_id, None)
+            self._deliveries.pop(_queue(delivery), None)

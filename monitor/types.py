@@ -316,3 +316,26 @@ class MatchSnapshot:
     summary: str
     text_sha256: str
     fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDraft:
+    """An immediate alert ready for the outbox of one digest (``Store.queue_alerts``).
+
+    The alert-log key (digest_id, watch_id, story_key, confirming_sources, state) says
+    whether it was sent before; ``not_before`` is when it may go (the end of the digest's
+    quiet hours, or now); ``max_per_hour`` caps the digest's alerts (None: no cap).
+    ``status`` is 'pending', or 'disabled' when the digest has no webhook URL.
+    """
+
+    digest_id: str
+    watch_id: str
+    story_key: str
+    confirming_sources: int
+    state: str
+    delivery_id: str
+    body: str
+    not_before: datetime
+    match_count: int = 0
+    max_per_hour: int | None = None
+    status: str = "pending"

@@ -8,14 +8,22 @@ returns ORM objects. The verdict itself is computed by the pure ``monitor.state`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.types import CatalystState, MatchSnapshot, Transition
-from storage.models import CatalystStateRow, CatalystTransitionRow, MatchSnapshotRow
+from monitor.types import AlertDraft, CatalystState, Match, MatchSnapshot, Transition
+from storage.models import (
+    AlertLogRow,
+    CatalystStateRow,
+    CatalystTransitionRow,
+    DeliveryRow,
+    EntryRow,
+    MatchRow,
+    MatchSnapshotRow,
+)
 
 T = TypeVar("T")
 
@@ -29,6 +37,14 @@ class CatalystStore:
     def _run(
         self, what: str, fn: Callable[[Session], T], *, retries: int = 0
     ) -> T:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _match_query() -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _to_match(m: MatchRow, e: EntryRow) -> Match:  # pragma: no cover
         raise NotImplementedError
 
     @staticmethod
@@ -145,3 +161,114 @@ class CatalystStore:
             return out
 
         return self._run("reading match snapshots", fn)
+
+    def watch_ids_of_matches(self, match_ids: Sequence[int]) -> list[str]:
+        """The distinct watch items of these matches, sorted."""
+        ids = list(match_ids)
+
+        def fn(s: Session) -> list[str]:
+            out: set[str] = set()
+            for i in range(0, len(ids), _CHUNK):
+                q = select(MatchRow.watch_id).where(MatchRow.id.in_(ids[i : i + _CHUNK]))
+                out.update(s.scalars(q.distinct()))
+            return sorted(out)
+
+        return self._run("reading the watch items of new matches", fn)
+
+    def item_matches(self, watch_ids: Sequence[str]) -> dict[str, list[Match]]:
+        """Every recorded match of these watch items (the state engine's input), oldest
+        first; items without matches map to []."""
+        wanted = list(watch_ids)
+
+        def fn(s: Session) -> dict[str, list[Match]]:
+            out: dict[str, list[Match]] = {w: [] for w in wanted}
+            q = (
+                self._match_query()
+                .where(MatchRow.watch_id.in_(wanted))
+                .order_by(MatchRow.created_at, MatchRow.id)
+            )
+            for m, e in s.execute(q):
+                out[m.watch_id].append(self._to_match(m, e))
+            return out
+
+        return self._run("reading the matches of watch items", fn)
+
+    def queue_alerts(self, drafts: Sequence[AlertDraft], now: datetime) -> list[str]:
+        """Put immediate alerts into the outbox (deliveries kind='alert'), in one
+        transaction; per draft its outcome:
+
+        - ``duplicate``: its alert-log key was queued before (nothing written);
+        - ``capped``: the digest already has ``max_per_hour`` alerts created in the last
+          hour (nothing written: the item stays in the scheduled digest);
+        - ``queued``: logged and written, due at ``not_before``.
+
+        An alert carries no delivery_matches rows, so it never takes a match out of the
+        next scheduled digest.
+        """
+
+        def fn(s: Session) -> list[str]:
+            out = []
+            hour_ago = now - timedelta(hours=1)
+            counts: dict[str, int] = {}
+            for d in drafts:
+                seen = s.scalar(
+                    select(AlertLogRow.id).where(
+                        AlertLogRow.digest_id == d.digest_id,
+                        AlertLogRow.watch_id == d.watch_id,
+                        AlertLogRow.story_key == d.story_key,
+                        AlertLogRow.confirming_sources == d.confirming_sources,
+                        AlertLogRow.state == d.state,
+                    )
+                )
+                if seen is not None:
+                    out.append("duplicate")
+                    continue
+                if d.max_per_hour is not None:
+                    if d.digest_id not in counts:
+                        counts[d.digest_id] = (
+                            s.scalar(
+                                select(func.count())
+                                .select_from(DeliveryRow)
+                                .where(
+                                    DeliveryRow.digest_id == d.digest_id,
+                                    DeliveryRow.kind == "alert",
+                                    DeliveryRow.created_at > hour_ago,
+                                )
+                            )
+                            or 0
+                        )
+                    if counts[d.digest_id] >= d.max_per_hour:
+                        out.append("capped")
+                        continue
+                counts[d.digest_id] = counts.get(d.digest_id, 0) + 1
+                s.add(
+                    AlertLogRow(
+                        digest_id=d.digest_id,
+                        watch_id=d.watch_id,
+                        story_key=d.story_key,
+                        confirming_sources=d.confirming_sources,
+                        state=d.state,
+                        delivery_id=d.delivery_id,
+                        sent_at=now,
+                    )
+                )
+                s.add(
+                    DeliveryRow(
+                        id=d.delivery_id,
+                        digest_id=d.digest_id,
+                        kind="alert",
+                        created_at=now,
+                        status=d.status,
+                        attempts=0,
+                        next_attempt_at=d.not_before if d.status == "pending" else None,
+                        match_count=d.match_count,
+                        window_since=now,
+                        window_until=now,
+                        body=d.body,
+                    )
+                )
+                s.flush()
+                out.append("queued")
+            return out
+
+        return self._run("queueing immediate alerts", fn, retries=3)

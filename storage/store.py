@@ -686,14 +686,15 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, CatalystStore, BacktestMixi
         return self._run("reading the outbox", fn)
 
     def due_deliveries(self, now: datetime) -> list[Delivery]:
-        """Per digest, its oldest pending delivery if its next attempt is due.
+        """Per digest and kind, its oldest pending delivery if its next attempt is due.
 
         Newer deliveries of a digest wait behind an older one that is backing off, so a
-        receiver always gets a digest's deliveries in order.
+        receiver always gets a digest's deliveries in order. Immediate alerts queue apart
+        from scheduled digests: an alert held by quiet hours never holds up a digest.
         """
-        by_digest: dict[str, Delivery] = {}
+        by_digest: dict[tuple[str, str], Delivery] = {}
         for d in self.queued_deliveries():
-            by_digest.setdefault(d.digest_id, d)
+            by_digest.setdefault((d.digest_id, d.kind), d)
         return [
             d for d in by_digest.values() if d.next_attempt_at is None or d.next_attempt_at <= now
         ]

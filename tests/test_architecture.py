@@ -27,6 +27,8 @@ PURE = [
     "query",
     "stance",
     "backtest",
+    "state",
+    "alerts",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module
