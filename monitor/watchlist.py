@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -778,6 +779,20 @@ def _check_semantics(loc: _Located, data: Any) -> None:
                 "(digests are still built, recorded and logged)",
                 severity="warning",
             )
+        elif hook.get("format") == "apprise":
+            if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S", url):
+                loc.problem(
+                    ("digests", i, "webhook", "url"),
+                    f"digest {did!r}: with format apprise the url is an Apprise URL "
+                    "(e.g. mailto://user:pass@example.com, ntfy://topic, json://host/path)",
+                )
+            elif importlib.util.find_spec("apprise") is None:
+                loc.problem(
+                    ("digests", i, "webhook", "format"),
+                    f"digest {did!r}: format apprise needs the Apprise package: "
+                    "pip install 'catalyst-monitor[apprise]' (deliveries fail until then)",
+                    severity="warning",
+                )
         elif not re.match(r"^https?://[^\s/]+", url):
             loc.problem(
                 ("digests", i, "webhook", "url"),
