@@ -18,7 +18,7 @@ from typing import Protocol
 from monitor import logs
 from monitor.alerts import AlertItem, AlertTarget, plan_alerts
 from monitor.digest import new_delivery_id
-from monitor.state import catalyst_state, deadline, stories_of
+from monitor.state import catalyst_state, deadline, evidence_matches, stories_of
 from monitor.types import AlertDraft, CatalystState, Match, Transition
 from monitor.watchlist import LoadedWatchlist
 
@@ -93,7 +93,7 @@ def update_catalysts(
     drafts: list[AlertDraft] = []
     for w in items:
         ms = matches.get(w.id, [])
-        stories = stories_of(ms, settings.primary_sources)
+        stories = stories_of(evidence_matches(ms), settings.primary_sources)
         st = catalyst_state(
             w.id,
             ms,

@@ -107,6 +107,12 @@ def _when(m: Match) -> datetime:
     return m.published or m.first_seen
 
 
+def evidence_matches(matches: Sequence[Match]) -> list[Match]:
+    """The matches a verdict can rest on: restatements count for nothing, so they are not
+    clustered either (a state update then clusters fewer entries)."""
+    return [m for m in matches if m.stance != "restatement"]
+
+
 def stories_of(
     matches: Sequence[Match], primary_sources: Sequence[str] = DEFAULT_PRIMARY_SOURCES
 ) -> list[EventStory]:
@@ -175,7 +181,7 @@ def catalyst_state(
     """The verdict for one watch item from all of its recorded matches (``stories``: their
     ``stories_of``, when the caller has it already)."""
     if stories is None:
-        stories = stories_of(matches, primary_sources)
+        stories = stories_of(evidence_matches(matches), primary_sources)
     need = max(1, confirm_sources)
     state, since, reason = "no_signal", None, "no event or plan matches"
     evidence: tuple[int, ...] = ()

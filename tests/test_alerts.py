@@ -447,3 +447,51 @@ def test_alert_body_shape() -> None:
     }
     assert body["generated_at"] == "2026-11-27T12:00:00Z"
     assert body["story"]["link"] == RT
+
+
+# --- the daemon: alerts go out within one poll cycle -------------------------------------------
+
+
+def test_daemon_sends_alerts_within_a_poll_cycle(httpserver: HTTPServer, tmp_path: Path) -> None:
+    import time
+
+    from tests.test_daemon import Daemon
+
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    wire = FeedFile(httpserver, "/wire.xml")
+    other = FeedFile(httpserver, "/other.xml", title="Other outlet")
+    wire.items = [item("w1", "https://www.reuters.com/tech/muse-api", at=now)]
+    receiver = Receiver()
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("wire", httpserver.url_for("/wire.xml")), ("other", httpserver.url_for("/other.xml"))],
+        hook_url=receiver.install(httpserver),
+        poll_interval="1s",
+        digest_extra="",  # immediate alerts on (the default)
+    )
+    d = Daemon(config, tmp_path / "daemon.log").start()
+    try:
+        (first,) = receiver.wait(1)
+        assert first.verify()["state_changed"]["to"] == "reported"
+        # A second outlet publishes the story: one more alert, with the state change.
+        other.items = [item("o1", "https://www.ft.com/content/muse-api", at=now)]
+        _, second = receiver.wait(2)
+        body = second.verify()
+        assert (body["state_changed"]["from"], body["state_changed"]["to"]) == (
+            "reported",
+            "confirmed",
+        )
+        assert body["story"]["outlets"] == ["reuters.com", "ft.com"]
+        # Both feeds are polled again several times: nothing new, no more alerts.
+        seen = (wire.requests, other.requests)
+        give_up = time.time() + 60
+        while min(wire.requests - seen[0], other.requests - seen[1]) < 3:
+            assert time.time() < give_up, "the daemon stopped polling"
+            time.sleep(0.1)
+        d.wait_log("alert digest=daily", count=2)
+        assert len(receiver.received) == 2
+    finally:
+        assert d.stop() == 0
+    log = d.log.read_text()
+    assert "Traceback" not in log
+    assert "catalyst watch=api-broadening change=" in log
