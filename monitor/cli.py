@@ -199,8 +199,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 ids = wl.watch_ids_for(d)
                 now = utcnow()
                 pending, since = store.pending_matches(d.id, ids)
-                states, transitions = load_catalysts(store, ids, now)
-                build = digest_builder(wl, d, now, new_delivery_id(), states, transitions)
+                catalysts = load_catalysts(store, d.id, ids, now)
+                build = digest_builder(wl, d, now, new_delivery_id(), catalysts)
                 built = build(pending, since)
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")

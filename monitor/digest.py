@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -56,6 +56,7 @@ def build_digest(
     transitions: Sequence[Transition] = (),
     top_k: int | None = None,
     send_empty: bool = False,
+    quiet_match_ids: Collection[int] = (),
 ) -> Digest | None:
     """The digest of ``matches`` grouped by watch item, or None when there is nothing to say.
 
@@ -68,6 +69,10 @@ def build_digest(
     most outlets first, at most ``top_k`` of them with ``more_stories`` counting the rest)
     and its catalyst state from ``states`` (``no_signal`` when it has none). ``matches[]``
     is unchanged from the first version of digest@1 and always holds every match.
+
+    A change whose evidence is only matches recorded but not to be sent
+    (``quiet_match_ids``: older than ``alert_max_age``, e.g. a feed's backlog on its first
+    poll) is history catching up, not news: it lists an item only alongside new matches.
 
     Matches of watch items that are not in ``watch_items`` are left out. With
     ``send_empty`` an empty digest is a heartbeat (``match_count`` 0, no watch items)
@@ -86,7 +91,7 @@ def build_digest(
             key=lambda m: (m.published or m.first_seen, m.id),
         )
         changed = changes.get(w.id, [])
-        if not mine and not changed:
+        if not mine and all(_backlog(t, quiet_match_ids) for t in changed):
             continue
         stories = _stories(mine)
         shown = stories if top_k is None else stories[: max(0, top_k)]
@@ -129,6 +134,14 @@ def build_digest(
         match_ids=tuple(m.id for m in kept),
         body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def _backlog(t: Transition, quiet: Collection[int]) -> bool:
+    """A change that rests only on matches not to be sent. A passed deadline is news
+    whatever evidence it keeps ("overdue; reported")."""
+    if t.to_state == "overdue" or not t.evidence_match_ids:
+        return False
+    return all(i in quiet for i in t.evidence_match_ids)
 
 
 def _change_json(changed: Sequence[Transition]) -> dict[str, Any] | None:

@@ -105,6 +105,8 @@ class StorePort(CatalystPort, Protocol):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[Transition]: ...
+    def digest_window_start(self, digest_id: str) -> datetime | None: ...
+    def quiet_matches(self, match_ids: Sequence[int]) -> set[int]: ...
 
 
 def utcnow() -> datetime:
@@ -499,13 +501,21 @@ def watch_infos(wl: LoadedWatchlist, ids: Sequence[str]) -> list[WatchInfo]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class CatalystView:
+    """What a digest run reads about its items' catalysts before building."""
+
+    states: Mapping[str, CatalystState]
+    transitions: Sequence[Transition]
+    quiet_match_ids: frozenset[int] = frozenset()
+
+
 def digest_builder(
     wl: LoadedWatchlist,
     digest: DigestConfig,
     now: datetime,
     delivery_id: str,
-    states: Mapping[str, CatalystState],
-    transitions: Sequence[Transition],
+    catalysts: CatalystView,
 ) -> Callable[[list[Match], datetime], Digest | None]:
     """The pure build step of a digest run (``Store.run_digest`` calls it with the pending
     matches and the window start); ``monitor digest --preview`` uses the same one."""
@@ -519,25 +529,29 @@ def digest_builder(
             since=since,
             until=now,
             delivery_id=delivery_id,
-            states=states,
-            transitions=transitions,
+            states=catalysts.states,
+            transitions=catalysts.transitions,
             top_k=digest.top_k,
             send_empty=digest.send_empty,
+            quiet_match_ids=catalysts.quiet_match_ids,
         )
 
     return build
 
 
 def load_catalysts(
-    store: StorePort, ids: Sequence[str], now: datetime
-) -> tuple[dict[str, CatalystState], list[Transition]]:
-    """The stored states and the transitions up to ``now`` of a digest's watch items.
-
-    All transitions, not only the window's: the window start is only known inside
-    ``Store.run_digest``'s transaction, and ``build_digest`` keeps the window's own
-    (state changes are rare, so this list stays short).
-    """
-    return store.catalyst_states(), store.transitions(list(ids), None, now)
+    store: StorePort, digest_id: str, ids: Sequence[str], now: datetime
+) -> CatalystView:
+    """The stored states of a digest's watch items, their transitions since the digest's
+    window starts (``build_digest`` keeps exactly the window's: the start read here can
+    only be earlier than the one ``Store.run_digest`` uses), and which of those
+    transitions' evidence matches are not to be sent."""
+    since = store.digest_window_start(digest_id)
+    transitions = store.transitions(list(ids), since, now)
+    evidence = [i for t in transitions for i in t.evidence_match_ids]
+    return CatalystView(
+        store.catalyst_states(), transitions, frozenset(store.quiet_matches(evidence))
+    )
 
 
 async def run_digest(
@@ -548,8 +562,8 @@ async def run_digest(
     wl = ctx.watchlist
     now = ctx.clock()
     ids = wl.watch_ids_for(digest)
-    states, transitions = await asyncio.to_thread(load_catalysts, ctx.store, ids, now)
-    build = digest_builder(wl, digest, now, new_delivery_id(), states, transitions)
+    catalysts = await asyncio.to_thread(load_catalysts, ctx.store, digest.id, ids, now)
+    build = digest_builder(wl, digest, now, new_delivery_id(), catalysts)
 
     enabled = bool(digest.webhook.url.strip())
     delivery = await asyncio.to_thread(

@@ -37,6 +37,7 @@ from monitor.types import (
 from storage.backtest import BacktestMixin
 from storage.catalysts import CatalystStore
 from storage.deliveries import DeliveryStore
+from storage.digests import DigestStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
 from storage.leases import LeaseMixin
@@ -85,7 +86,9 @@ def _insert_ids(
     return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore, CatalystStore, BacktestMixin, LeaseMixin):
+class Store(
+    FeedAdminMixin, OpsMixin, DeliveryStore, DigestStore, CatalystStore, BacktestMixin, LeaseMixin
+):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:

@@ -216,6 +216,20 @@ def test_a_state_change_without_matches_is_news() -> None:
     validate(body)
 
 
+def test_a_change_resting_only_on_matches_not_to_be_sent_is_not_news_alone() -> None:
+    # A feed's backlog (matches older than alert_max_age) moved the state: history
+    # catching up. Listed only alongside new matches; a deadline (no evidence) is news.
+    backlog = Transition(1, "api", "no_signal", "reported", T0 - timedelta(hours=2), "", (7, 8))
+    assert build([], transitions=[backlog], quiet_match_ids={7, 8}) is None
+    body = build([], transitions=[backlog], quiet_match_ids={7})  # 8 was sent: news
+    assert body is not None and body["watch_items"][0]["id"] == "api"
+    body = build(api_matches(), transitions=[backlog], quiet_match_ids={7, 8})
+    assert body is not None and body["watch_items"][0]["state_changed"]["to"] == "reported"
+    deadline = Transition(2, "ads", "expected", "overdue", T0 - timedelta(hours=1), "", (7,))
+    body = build([], transitions=[backlog, deadline], quiet_match_ids={7, 8})
+    assert body is not None and [w["id"] for w in body["watch_items"]] == ["ads"]
+
+
 def test_transitions_outside_the_window_or_of_other_items_are_not_shown() -> None:
     trans = [
         t("ads", "expected", "overdue", SINCE - timedelta(seconds=1), i=1),  # before
