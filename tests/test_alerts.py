@@ -26,6 +26,7 @@ from monitor.pipeline import (
     check_catalysts,
     refresh_feed,
     run_digest,
+    settle_catalysts,
     sync_watchlist,
 )
 from monitor.state import catalyst_state, stories_of
@@ -89,6 +90,7 @@ class World:
     async def poll(self, ctx: Context) -> None:
         for f in self.store.due_feeds(self.clock(), owner="t", lease=timedelta(minutes=5)):
             await refresh_feed(ctx, f)
+        await settle_catalysts(ctx)
 
     async def deliver(self, ctx: Context) -> list[Delivery]:
         """One pass of the outbox loop at the clock's time."""
