@@ -5,12 +5,14 @@ An alert goes to every digest whose watch list includes the item, unless the dig
 ``immediate: false``:
 
 - every state change (``kind: "state"``), with the story behind the new state if any;
-- otherwise, on ``priority: high`` items, each story that got a new ``event`` match
+- on ``priority: high`` items, each other story that got a new ``event`` match
   (``kind: "event"``).
 
-Each alert carries its alert-log key (digest, watch item, story key, confirming sources,
-state): the store queues it only if that key is new, so a story alerts again only when it
-gains a confirming source or the catalyst changes state. Quiet hours set ``not_before``;
+Each alert carries its alert-log key: a state change its transition (every change alerts,
+also back to a state seen before), an event (digest, watch item, story key, confirming
+sources, state). The store queues it only if that key is new, so a story alerts again only
+when it gains a confirming source or the catalyst changes state; a state-change alert logs
+its story's key too. Quiet hours set ``not_before``;
 the hourly cap is applied by the store, which knows what was queued.
 """
 
@@ -149,17 +151,19 @@ def plan_alerts(
         return []
     new = set(new_match_ids)
     wanted: list[tuple[str, EventStory | None]] = []  # (kind, story)
+    told: EventStory | None = None
     if transition is not None:
         evidence = set(transition.evidence_match_ids)
-        story = next((s for s in stories if evidence & {m.id for m in s.matches}), None)
-        wanted.append(("state", story))
-    elif item.priority == "high":
+        told = next((s for s in stories if evidence & {m.id for m in s.matches}), None)
+        wanted.append(("state", told))
+    if item.priority == "high":
         for s in stories:
-            if any(m.id in new and m.stance == "event" for m in s.matches):
+            if s is not told and any(m.id in new and m.stance == "event" for m in s.matches):
                 wanted.append(("event", s))
     drafts = []
     for kind, story in wanted:
-        key = story.key if story else f"t{transition.id if transition else 0}"
+        state_change = transition if kind == "state" else None
+        key = f"t{state_change.id}" if state_change else story.key if story else "-"
         confirming = len(story.confirming) if story else 0
         for t in targets:
             delivery_id = new_id()
@@ -177,7 +181,7 @@ def plan_alerts(
                         kind=kind,
                         item=item,
                         state=state,
-                        transition=transition,
+                        transition=state_change,
                         story=story,
                         now=now,
                     ),
@@ -185,6 +189,7 @@ def plan_alerts(
                     match_count=len(story.matches) if story else 0,
                     max_per_hour=t.max_per_hour,
                     status="pending" if t.enabled else "disabled",
+                    story_ref=story.key if state_change and story else None,
                 )
             )
     return drafts

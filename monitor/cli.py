@@ -46,6 +46,7 @@ from monitor.pipeline import (
     load_catalysts,
     refresh_feed,
     run_digest,
+    settle_catalysts,
     sync_watchlist,
     utcnow,
 )
@@ -148,7 +149,9 @@ async def _poll_all(
                 async with sem:
                     return await refresh_feed(ctx, feed)
 
-            return list(await asyncio.gather(*(one(f) for f in feeds)))
+            reports = list(await asyncio.gather(*(one(f) for f in feeds)))
+            await settle_catalysts(ctx)  # states recorded, alerts queued before we exit
+            return reports
     finally:
         executor.shutdown(wait=True)
 

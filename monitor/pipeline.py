@@ -132,6 +132,8 @@ class Context:
     # Catalyst updates run one at a time, so an older verdict never overwrites a newer one;
     # a failed update marks every item for the next deadline check.
     _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _catalyst_ids: set[int] = field(default_factory=set, repr=False)
+    _catalyst_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _catalysts_stale: bool = field(default=False, repr=False)
     _deadlines_checked: datetime | None = field(default=None, repr=False)
     _states: StateBatcher | None = field(default=None, repr=False)
@@ -420,7 +422,7 @@ async def _record(
         elapsed=time.monotonic() - started,
     )
     if res.new_match_ids:
-        await update_catalysts_after(ctx, res.new_match_ids)
+        queue_catalyst_update(ctx, res.new_match_ids)
     outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
     metrics.poll_recorded(outcome, report.elapsed, report.new_entries, report.new_matches)
     logs.event(
@@ -441,6 +443,28 @@ async def _record(
 # --- catalyst state and immediate alerts ---------------------------------------------------------
 
 DEADLINE_CHECK_EVERY = timedelta(minutes=1)
+
+
+def queue_catalyst_update(ctx: Context, new_match_ids: Sequence[int]) -> None:
+    """Re-evaluate the items of these new matches soon, in one background task per process:
+    refreshes that finish while an update runs are coalesced into the next one, so a burst
+    of refreshes costs one evaluation per item, and no refresh waits for it."""
+    ctx._catalyst_ids.update(new_match_ids)
+    if ctx._catalyst_task is None or ctx._catalyst_task.done():
+        ctx._catalyst_task = asyncio.create_task(_drain_catalysts(ctx), name="catalysts")
+
+
+async def _drain_catalysts(ctx: Context) -> None:
+    while ctx._catalyst_ids:
+        ids = sorted(ctx._catalyst_ids)
+        ctx._catalyst_ids.clear()
+        await update_catalysts_after(ctx, ids)
+
+
+async def settle_catalysts(ctx: Context) -> None:
+    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests)."""
+    while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
+        await asyncio.wait({ctx._catalyst_task})
 
 
 async def update_catalysts_after(

@@ -18,6 +18,7 @@ finish; HTTP requests get a grace period) and release the feed leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ from monitor.pipeline import (
     feed_interval,
     refresh_feed,
     run_due_digests,
+    settle_catalysts,
     sync_watchlist,
     utcnow,
 )
@@ -216,16 +218,21 @@ class Daemon:
 
     async def _drain(self) -> None:
         tasks = [*self._feeds.values(), *self._deliveries.values()]
-        if not tasks:
-            return
-        logs.event(
-            logging.INFO, "daemon.draining", tasks=len(tasks), grace=f"{self.grace_seconds:g}s"
-        )
-        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        if tasks:
+            logs.event(
+                logging.INFO,
+                "daemon.draining",
+                tasks=len(tasks),
+                grace=f"{self.grace_seconds:g}s",
+            )
+            _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._ctx is not None:  # the last refreshes' states and alerts are recorded
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settle_catalysts(self._ctx), timeout=self.grace_seconds)
 
     async def tick(self) -> None:
         """Start what is due. Short: it never waits for a fetch or a POST."""

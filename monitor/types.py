@@ -323,7 +323,7 @@ class AlertDraft:
     """An immediate alert ready for the outbox of one digest (``Store.queue_alerts``).
 
     The alert-log key (digest_id, watch_id, story_key, confirming_sources, state) says
-    whether it was sent before; ``not_before`` is when it may go (the end of the digest's
+    whether it was sent before (``story_ref``: a second key logged with it); ``not_before`` is when it may go (the end of the digest's
     quiet hours, or now); ``max_per_hour`` caps the digest's alerts (None: no cap).
     ``status`` is 'pending', or 'disabled' when the digest has no webhook URL.
     """
@@ -339,3 +339,7 @@ class AlertDraft:
     match_count: int = 0
     max_per_hour: int | None = None
     status: str = "pending"
+    # A state-change alert is keyed by its transition (so every change alerts); it also
+    # logs its story under this key, so the same story does not alert again as an event
+    # until it gains a confirming source.
+    story_ref: str | None = None

@@ -267,6 +267,29 @@ class CatalystStore:
                         body=d.body,
                     )
                 )
+                if d.story_ref is not None and d.story_ref != d.story_key:
+                    s.flush()
+                    also = s.scalar(
+                        select(AlertLogRow.id).where(
+                            AlertLogRow.digest_id == d.digest_id,
+                            AlertLogRow.watch_id == d.watch_id,
+                            AlertLogRow.story_key == d.story_ref,
+                            AlertLogRow.confirming_sources == d.confirming_sources,
+                            AlertLogRow.state == d.state,
+                        )
+                    )
+                    if also is None:
+                        s.add(
+                            AlertLogRow(
+                                digest_id=d.digest_id,
+                                watch_id=d.watch_id,
+                                story_key=d.story_ref,
+                                confirming_sources=d.confirming_sources,
+                                state=d.state,
+                                delivery_id=d.delivery_id,
+                                sent_at=now,
+                            )
+                        )
                 s.flush()
                 out.append("queued")
             return out

@@ -26,6 +26,7 @@ from monitor.pipeline import (
     check_catalysts,
     refresh_feed,
     run_digest,
+    settle_catalysts,
     sync_watchlist,
 )
 from monitor.state import catalyst_state, stories_of
@@ -89,6 +90,7 @@ class World:
     async def poll(self, ctx: Context) -> None:
         for f in self.store.due_feeds(self.clock(), owner="t", lease=timedelta(minutes=5)):
             await refresh_feed(ctx, f)
+        await settle_catalysts(ctx)
 
     async def deliver(self, ctx: Context) -> list[Delivery]:
         """One pass of the outbox loop at the clock's time."""
@@ -397,7 +399,22 @@ def test_plan_alerts_keys() -> None:
     # A transition without a story (overdue): keyed by the transition.
     t = Transition(7, "w", "reported", "overdue", T, "overdue: ...")
     [d] = plan_alerts(normal, st, t, [], (), targets[:1], now=T, tz="UTC", new_id=lambda: "x")
-    assert (d.story_key, d.confirming_sources) == ("t7", 0)
+    assert (d.story_key, d.confirming_sources, d.story_ref) == ("t7", 0, None)
+    # A transition with its story: keyed by the transition, the story logged with it; a new
+    # event on another story of a high item is its own alert.
+    other = [
+        *ms,
+        m(3, "event", "https://www.theverge.com/x", title="Meta signs nuclear power deal"),
+    ]
+    t = Transition(8, "w", "reported", "confirmed", T, "2 outlets", (1, 2))
+    drafts = plan_alerts(
+        it, st, t, stories_of(other), {2, 3}, targets[:1], now=T, tz="UTC", new_id=lambda: "x"
+    )
+    assert [(d.story_key, d.story_ref, json.loads(d.body)["kind"]) for d in drafts] == [
+        ("t8", "e101", "state"),
+        ("e103", None, "event"),
+    ]
+    assert json.loads(drafts[1].body)["state_changed"] is None
 
 
 def test_alert_body_shape() -> None:

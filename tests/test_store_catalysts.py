@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from monitor.types import CatalystState, MatchResult
+from monitor.types import AlertDraft, CatalystState, MatchResult
 from storage.store import Store
 from tests.test_store import T0, _build, incoming, store, update  # noqa: F401
 
@@ -156,3 +156,48 @@ def test_migration_0007_upgrades_a_0006_database_with_rows(db_url: str) -> None:
     with engine.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar() == 1
     engine.dispose()
+
+
+def draft(n: int, key: str, *, confirming: int = 1, state: str = "reported", **kw) -> AlertDraft:
+    return AlertDraft(
+        digest_id="daily",
+        watch_id="w",
+        story_key=key,
+        confirming_sources=confirming,
+        state=state,
+        delivery_id=f"msg_{n}",
+        body="{}",
+        **{"not_before": T0, **kw},
+    )
+
+
+def test_queue_alerts_dedups_caps_and_holds(store: Store) -> None:  # noqa: F811
+    later = T0 + timedelta(hours=9)
+    got = store.queue_alerts(
+        [
+            draft(1, "t1", story_ref="e5"),  # a state change, its story logged with it
+            draft(2, "e5"),  # the same story as an event: already told
+            draft(3, "e5", confirming=2),  # a new confirming source
+            draft(4, "t1", story_ref="e5"),  # the same transition again
+            draft(5, "e6", not_before=later, match_count=3),
+        ],
+        T0,
+    )
+    assert got == ["queued", "duplicate", "queued", "duplicate", "queued"]
+    queued = {d.id: d for d in store.queued_deliveries("daily")}
+    assert set(queued) == {"msg_1", "msg_3", "msg_5"}
+    assert all(d.kind == "alert" for d in queued.values())
+    assert queued["msg_5"].next_attempt_at == later and queued["msg_5"].match_count == 3
+    assert [d.id for d in store.due_deliveries(T0)] == ["msg_1"]
+    # The cap counts this digest's alerts of the last hour, queued or sent.
+    capped = store.queue_alerts(
+        [draft(6, "e7", max_per_hour=4), draft(7, "e8", max_per_hour=4)], T0 + timedelta(minutes=5)
+    )
+    assert capped == ["queued", "capped"]
+    assert store.queue_alerts([draft(8, "e8", max_per_hour=4)], T0 + timedelta(minutes=61)) == [
+        "queued"
+    ]
+    # A disabled digest records its alert without a due time.
+    assert store.queue_alerts([draft(9, "e9", status="disabled")], T0) == ["queued"]
+    off = store.delivery("msg_9")
+    assert off is not None and off.status == "disabled" and off.next_attempt_at is None
