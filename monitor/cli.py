@@ -23,18 +23,30 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cli_deliveries, cli_feeds, cli_opml, cli_ops, cli_watch, logs, web
+from monitor import (
+    cli_deliveries,
+    cli_evidence,
+    cli_feeds,
+    cli_opml,
+    cli_ops,
+    cli_watch,
+    logs,
+    web,
+)
 from monitor.deliver import new_secret
-from monitor.digest import WatchInfo, build_digest, iso, new_delivery_id, render_text
+from monitor.digest import iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     PollReport,
     attempt_delivery,
+    digest_builder,
     flush_digest,
+    load_catalysts,
     refresh_feed,
     run_digest,
+    settle_catalysts,
     sync_watchlist,
     utcnow,
 )
@@ -137,7 +149,9 @@ async def _poll_all(
                 async with sem:
                     return await refresh_feed(ctx, feed)
 
-            return list(await asyncio.gather(*(one(f) for f in feeds)))
+            reports = list(await asyncio.gather(*(one(f) for f in feeds)))
+            await settle_catalysts(ctx)  # states recorded, alerts queued before we exit
+            return reports
     finally:
         executor.shutdown(wait=True)
 
@@ -186,11 +200,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         if args.preview:
             for d in digests:
                 ids = wl.watch_ids_for(d)
+                now = utcnow()
                 pending, since = store.pending_matches(d.id, ids)
-                infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
-                built = build_digest(
-                    d.id, infos, pending, since=since, until=utcnow(), delivery_id=new_delivery_id()
-                )
+                catalysts = load_catalysts(store, d.id, ids, now)
+                build = digest_builder(wl, d, now, new_delivery_id(), catalysts)
+                built = build(pending, since)
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")
                 elif args.format == "summary":
@@ -351,6 +365,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             queued = len(store.queued_deliveries(d.id))
             failed = len(store.deliveries(digest_id=d.id, status="failed", limit=1000))
             rows.append((d, state, last, queued, failed))
+        catalysts = cli_evidence.catalysts_table(store, wl)
     finally:
         store.close()
     out = _console()
@@ -398,6 +413,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             str(failed) + (" (monitor deliveries --status failed)" if failed else ""),
         )
     out.print(d_table)
+    out.print(catalysts)
     return 0
 
 
@@ -517,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_webhook_secret)
 
     cli_deliveries.register(sub, common)
+    cli_evidence.register(sub, common)
 
     p = sub.add_parser("db", parents=[common], help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -39,6 +39,7 @@ def _row(d: Delivery) -> dict[str, object]:
     return {
         "id": d.id,
         "digest": d.digest_id,
+        "kind": d.kind,
         "status": d.status,
         "attempts": d.attempts,
         "created_at": iso(d.created_at),
@@ -63,12 +64,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     tz = ZoneInfo(wl.config.settings.timezone)
     table = Table(title=f"{len(found)} deliveries (newest first; times in {tz.key})")
-    for col in ("id", "digest", "created", "status", "attempts", "next attempt", "last error"):
+    for col in (
+        "id",
+        "digest",
+        "kind",
+        "created",
+        "status",
+        "attempts",
+        "next attempt",
+        "last error",
+    ):
         table.add_column(col, overflow="fold")
     for d in found:
         table.add_row(
             d.id,
             d.digest_id,
+            d.kind,
             _local(d.created_at, tz),
             d.status,
             str(d.attempts),

@@ -11,10 +11,12 @@ the tests can verify our requests with that package as an independent implementa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import hashlib
 import hmac
+import logging
 import os
 import random
 import time
@@ -68,8 +70,12 @@ def signed_headers(
 
 
 def redact_url(url: str) -> str:
-    """Scheme and host only: webhook paths (Slack, Discord) are secrets."""
+    """Scheme and host only: webhook paths (Slack, Discord) are secrets. For any other
+    scheme (an Apprise URL: ``tgram://TOKEN/CHAT``) the scheme only: there the "host" is
+    often the token."""
     parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{parts.scheme or '?'}://…"
     return (
         f"{parts.scheme}://{parts.hostname or '?'}{':' + str(parts.port) if parts.port else ''}/…"
     )
@@ -128,6 +134,53 @@ async def post_delivery(
     retryable = code in (408, 429) or code >= 500
     retry_after = parse_retry_after(resp.headers.get("retry-after")) if code in (429, 503) else None
     return AttemptOutcome(False, code, f"HTTP {code}", retryable, retry_after, elapsed)
+
+
+APPRISE_MISSING = (
+    "webhook.format apprise needs the Apprise package: pip install 'catalyst-monitor[apprise]'"
+)
+
+
+async def notify_apprise(url: str, body: str) -> AttemptOutcome:
+    """Send one Markdown message through Apprise (``url`` is an Apprise URL: ``json://``,
+    ``mailto://``, ``tgram://``, ``ntfy://``...). Never raises.
+
+    The first line, a ``# heading``, becomes the notification's title. Apprise reports only
+    success or failure (no status code), so a failed notify is retried like a network
+    error; a URL Apprise does not understand, or Apprise not installed, is not retried.
+    Apprise's requests are not signed (the target is not our receiver).
+    """
+    try:
+        import apprise
+    except ImportError:
+        return AttemptOutcome(False, None, APPRISE_MISSING, False)
+    first, _, rest = body.partition("\n")
+    title, text = (first[2:], rest.lstrip("\n")) if first.startswith("# ") else ("", body)
+
+    def send() -> AttemptOutcome:
+        started = time.monotonic()
+        ap = apprise.Apprise()
+        if not ap.add(url):
+            return AttemptOutcome(
+                False, None, f"not a valid Apprise URL ({redact_url(url)})", False
+            )
+        try:
+            with apprise.LogCapture(level=logging.WARNING) as captured:
+                ok = bool(
+                    ap.notify(body=text, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
+                )
+        except Exception as exc:  # a plugin bug must not take the outbox down
+            return AttemptOutcome(
+                False, None, f"apprise: {_short(exc)}", True, None, time.monotonic() - started
+            )
+        elapsed = time.monotonic() - started
+        if ok:
+            return AttemptOutcome(True, None, None, False, None, elapsed)
+        lines = [ln for ln in captured.getvalue().splitlines() if ln.strip()]
+        why = lines[-1].split(" - ", 2)[-1] if lines else "notify failed"
+        return AttemptOutcome(False, None, f"apprise: {why[:200]}", True, None, elapsed)
+
+    return await asyncio.to_thread(send)
 
 
 def _short(exc: Exception) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from monitor.types import Digest, Match
+from monitor.stories import Story, StoryItem, cluster
+from monitor.types import CatalystState, Digest, Match, Transition
 
 SCHEMA = "catalyst-monitor/digest@1"
+NO_STATE: Mapping[str, CatalystState] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class WatchInfo:
     id: str
     name: str
     why: str
+    priority: str = "normal"  # "normal" | "high"
+    expected_by: date | None = None
 
 
 def new_delivery_id() -> str:
@@ -48,30 +52,70 @@ def build_digest(
     since: datetime,
     until: datetime,
     delivery_id: str,
+    states: Mapping[str, CatalystState] = NO_STATE,
+    transitions: Sequence[Transition] = (),
+    top_k: int | None = None,
+    send_empty: bool = False,
+    quiet_match_ids: Collection[int] = (),
 ) -> Digest | None:
-    """The digest of ``matches`` grouped by watch item (in watchlist order), or None if empty.
+    """The digest of ``matches`` grouped by watch item, or None when there is nothing to say.
 
-    Matches of watch items that are not in ``watch_items`` are left out.
+    A watch item is listed when it has matches or when its catalyst state changed within
+    the window (``since`` <= transition time < ``until``, as ``Store.transitions``: one
+    change is never in two consecutive windows; a state change is news even
+    without a new match, e.g. ``overdue``). Items are ordered: state changed first, then
+    priority high, then corroboration (the most outlets of any of its stories), then
+    watchlist order. Each item carries its stories (``stories.cluster`` over its matches,
+    most outlets first, at most ``top_k`` of them with ``more_stories`` counting the rest)
+    and its catalyst state from ``states`` (``no_signal`` when it has none). ``matches[]``
+    is unchanged from the first version of digest@1 and always holds every match.
+
+    A change whose evidence is only matches recorded but not to be sent
+    (``quiet_match_ids``: older than ``alert_max_age``, e.g. a feed's backlog on its first
+    poll) is history catching up, not news: it lists an item only alongside new matches.
+
+    Matches of watch items that are not in ``watch_items`` are left out. With
+    ``send_empty`` an empty digest is a heartbeat (``match_count`` 0, no watch items)
+    instead of None.
     """
     known = {w.id for w in watch_items}
     kept = [m for m in matches if m.watch_id in known]
-    if not kept:
-        return None
-    groups: list[dict[str, Any]] = []
-    for w in watch_items:
+    changes: dict[str, list[Transition]] = {}
+    for t in sorted(transitions, key=lambda t: (t.at, t.id)):
+        if t.watch_id in known and since <= t.at < until:
+            changes.setdefault(t.watch_id, []).append(t)
+    ranked: list[tuple[tuple[int, int, int, int], dict[str, Any]]] = []
+    for index, w in enumerate(watch_items):
         mine = sorted(
             (m for m in kept if m.watch_id == w.id),
             key=lambda m: (m.published or m.first_seen, m.id),
         )
-        if mine:
-            groups.append(
-                {
-                    "id": w.id,
-                    "name": w.name,
-                    "why": w.why,
-                    "matches": [_match_json(m) for m in mine],
-                }
-            )
+        changed = changes.get(w.id, [])
+        if not mine and all(_backlog(t, quiet_match_ids) for t in changed):
+            continue
+        stories = _stories(mine)
+        shown = stories if top_k is None else stories[: max(0, top_k)]
+        state = states.get(w.id)
+        group = {
+            "id": w.id,
+            "name": w.name,
+            "why": w.why,
+            "priority": w.priority,
+            "state": state.state if state else "no_signal",
+            "state_since": iso(state.since) if state else None,
+            "state_reason": state.reason if state else "",
+            "state_changed": _change_json(changed),
+            "expected_by": w.expected_by.isoformat() if w.expected_by else None,
+            "matches": [_match_json(m) for m in mine],
+            "stories": [_story_json(s, mine) for s in shown],
+            "more_stories": len(stories) - len(shown),
+        }
+        corroboration = max((len(s.outlets) for s in stories), default=0)
+        key = (0 if changed else 1, 0 if w.priority == "high" else 1, -corroboration, index)
+        ranked.append((key, group))
+    if not ranked and not send_empty:
+        return None
+    ranked.sort(key=lambda kg: kg[0])
     payload = {
         "schema": SCHEMA,
         "digest": digest_id,
@@ -79,7 +123,7 @@ def build_digest(
         "generated_at": iso(until),
         "window": {"since": iso(since), "until": iso(until)},
         "match_count": len(kept),
-        "watch_items": groups,
+        "watch_items": [g for _, g in ranked],
     }
     return Digest(
         digest_id=digest_id,
@@ -90,6 +134,67 @@ def build_digest(
         match_ids=tuple(m.id for m in kept),
         body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def _backlog(t: Transition, quiet: Collection[int]) -> bool:
+    """A change that rests only on matches not to be sent. A passed deadline is news
+    whatever evidence it keeps ("overdue; reported")."""
+    if t.to_state == "overdue" or not t.evidence_match_ids:
+        return False
+    return all(i in quiet for i in t.evidence_match_ids)
+
+
+def _change_json(changed: Sequence[Transition]) -> dict[str, Any] | None:
+    """The window's state change of one item: from the first transition's ``from`` to the
+    last one's ``to`` (with the last one's time and reason)."""
+    if not changed:
+        return None
+    return {
+        "from": changed[0].from_state,
+        "to": changed[-1].to_state,
+        "at": iso(changed[-1].at),
+        "reason": changed[-1].reason,
+    }
+
+
+def _stories(matches: Sequence[Match]) -> list[Story]:
+    """The item's matches as stories (keys are indexes into ``matches``), the most
+    corroborated first (most outlets, then most reports, then earliest)."""
+    items = [
+        StoryItem(
+            key=i,
+            title=m.title or "",
+            summary=m.snippet or "",
+            link=m.link,
+            source=m.source,
+            first_seen=m.first_seen,
+        )
+        for i, m in enumerate(matches)
+    ]
+    stories = cluster(items)
+    stories.sort(key=lambda s: (-len(s.outlets), -s.source_count, s.first_seen))
+    return stories
+
+
+def _story_json(story: Story, matches: Sequence[Match]) -> dict[str, Any]:
+    indexes = sorted(int(m.key) for m in story.members)
+    terms: list[str] = []
+    stances: list[str] = []
+    for member in story.members:
+        m = matches[int(member.key)]
+        terms += [t for t in m.matched_terms if t not in terms]
+        if m.stance not in stances:
+            stances.append(m.stance)
+    return {
+        "title": story.title,
+        "link": story.lead.link,
+        "outlets": list(story.outlets),
+        "source_count": story.source_count,
+        "first_seen": iso(story.first_seen),
+        "matched_terms": terms,
+        "stances": stances,
+        "match_indexes": indexes,
+    }
 
 
 def _match_json(m: Match) -> dict[str, Any]:
@@ -117,6 +222,21 @@ def render_text(body: str) -> str:
         lines.append(f"## {w['name']} ({w['id']})")
         if w["why"]:
             lines.append(f"   {w['why']}")
+        if "state" in w:
+            state = f"   state: {w['state']}"
+            if w.get("state_since"):
+                state += f" since {w['state_since']}"
+            if w.get("state_reason"):
+                state += f" ({w['state_reason']})"
+            if w.get("expected_by"):
+                state += f"; expected by {w['expected_by']}"
+            lines.append(state)
+        if change := w.get("state_changed"):
+            lines.append(f"   changed: {change['from']} -> {change['to']} ({change['reason']})")
+        if w.get("more_stories"):
+            lines.append(
+                f"   ({len(w['stories'])} stories shown in chat formats, {w['more_stories']} more)"
+            )
         for m in w["matches"]:
             lines.append(
                 f" - {m['title']}  [{m['source'] or '?'}; {m['published'] or m['first_seen']}]"

@@ -32,7 +32,7 @@ import logging
 import pickle
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor import logs, metrics
-from monitor.deliver import post_delivery, redact_url, retry_delay
+from monitor.catalysts import CatalystPort, CatalystReport, after_ingest, check_deadlines
+from monitor.deliver import notify_apprise, post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
 from monitor.fetch import FetchLimits, fetch_feed
@@ -52,6 +53,7 @@ from monitor.render import render
 from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
 from monitor.types import (
     AttemptOutcome,
+    CatalystState,
     Delivery,
     Digest,
     DigestState,
@@ -60,13 +62,14 @@ from monitor.types import (
     FeedUpdate,
     IngestResult,
     Match,
+    Transition,
 )
 from monitor.watchlist import DigestConfig, LoadedWatchlist
 
 MAX_RETRY_AGE = timedelta(hours=72)  # the default of settings.max_retry_age
 
 
-class StorePort(Protocol):
+class StorePort(CatalystPort, Protocol):
     """What the pipeline needs from storage (``storage.Store`` implements it)."""
 
     def sync_config(
@@ -102,6 +105,14 @@ class StorePort(Protocol):
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]: ...
     def record_parts_sent(self, delivery_id: str, parts_sent: int) -> None: ...
     def due_digests(self, now: datetime, ids: Sequence[str]) -> list[DigestState]: ...
+    def transitions(
+        self,
+        watch_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Transition]: ...
+    def digest_window_start(self, digest_id: str) -> datetime | None: ...
+    def quiet_matches(self, match_ids: Sequence[int]) -> set[int]: ...
 
 
 def utcnow() -> datetime:
@@ -124,6 +135,13 @@ class Context:
     # False means the lease was lost and the feed must not be polled by us.
     lease_check: Callable[[FeedState], Awaitable[bool]] | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+    # Catalyst updates run one at a time, so an older verdict never overwrites a newer one;
+    # a failed update marks every item for the next deadline check.
+    _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _catalyst_ids: set[int] = field(default_factory=set, repr=False)
+    _catalyst_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _catalysts_stale: bool = field(default=False, repr=False)
+    _deadlines_checked: datetime | None = field(default=None, repr=False)
     _states: StateBatcher | None = field(default=None, repr=False)
     _matcher_blob: tuple[str, bytes] | None = field(default=None, repr=False)
 
@@ -412,6 +430,8 @@ async def _record(
         new_matches=len(res.new_match_ids),
         elapsed=time.monotonic() - started,
     )
+    if res.new_match_ids:
+        queue_catalyst_update(ctx, res.new_match_ids)
     outcome = "error" if report.error else ("unchanged" if report.unchanged else "ok")
     metrics.poll_recorded(outcome, report.elapsed, report.new_entries, report.new_matches)
     logs.event(
@@ -429,23 +449,154 @@ async def _record(
     return report
 
 
+# --- catalyst state and immediate alerts ---------------------------------------------------------
+
+DEADLINE_CHECK_EVERY = timedelta(minutes=1)
+
+
+def queue_catalyst_update(ctx: Context, new_match_ids: Sequence[int]) -> None:
+    """Re-evaluate the items of these new matches soon, in one background task per process:
+    refreshes that finish while an update runs are coalesced into the next one, so a burst
+    of refreshes costs one evaluation per item, and no refresh waits for it."""
+    ctx._catalyst_ids.update(new_match_ids)
+    if ctx._catalyst_task is None or ctx._catalyst_task.done():
+        ctx._catalyst_task = asyncio.create_task(_drain_catalysts(ctx), name="catalysts")
+
+
+async def _drain_catalysts(ctx: Context) -> None:
+    while ctx._catalyst_ids:
+        ids = sorted(ctx._catalyst_ids)
+        ctx._catalyst_ids.clear()
+        await update_catalysts_after(ctx, ids)
+
+
+async def settle_catalysts(ctx: Context) -> None:
+    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests)."""
+    while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
+        await asyncio.wait({ctx._catalyst_task})
+
+
+async def update_catalysts_after(
+    ctx: Context, new_match_ids: Sequence[int]
+) -> CatalystReport | None:
+    """Re-evaluate the items of new matches and queue their alerts (the outbox sends them
+    on its next tick). Never raises: the refresh is recorded either way."""
+    try:
+        async with ctx._catalyst_lock:
+            return await asyncio.to_thread(
+                after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
+            )
+    except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
+        ctx._catalysts_stale = True
+        logs.event(
+            logging.ERROR,
+            "catalyst",
+            outcome="error",
+            error=f"{exc.__class__.__name__}: {exc}",
+            action="every item is re-evaluated by the next check",
+        )
+        return None
+
+
+async def check_catalysts(ctx: Context, *, force: bool = False) -> CatalystReport | None:
+    """At most once a minute (the daemon calls it every tick): items whose ``expected_by``
+    passed become ``overdue`` (with their alert); after a failed update, every item is
+    re-evaluated. Never raises."""
+    now = ctx.clock()
+    last = ctx._deadlines_checked
+    if not force and last is not None and now - last < DEADLINE_CHECK_EVERY:
+        return None
+    ctx._deadlines_checked = now
+    stale, ctx._catalysts_stale = ctx._catalysts_stale, False
+    also = [w.id for w in ctx.watchlist.config.watch] if stale else []
+    try:
+        async with ctx._catalyst_lock:
+            return await asyncio.to_thread(
+                check_deadlines, ctx.store, ctx.watchlist, now, also=also
+            )
+    except Exception as exc:
+        ctx._catalysts_stale = ctx._catalysts_stale or stale
+        logs.event(
+            logging.ERROR, "catalyst", outcome="error", error=f"{exc.__class__.__name__}: {exc}"
+        )
+        return None
+
+
 # --- digests and deliveries ----------------------------------------------------------------------
+
+
+def watch_infos(wl: LoadedWatchlist, ids: Sequence[str]) -> list[WatchInfo]:
+    """What a digest says about its watch items besides their matches, in watchlist order."""
+    return [
+        WatchInfo(w.id, w.name, w.why, w.priority, w.expected_by)
+        for w in wl.config.watch
+        if w.id in ids
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalystView:
+    """What a digest run reads about its items' catalysts before building."""
+
+    states: Mapping[str, CatalystState]
+    transitions: Sequence[Transition]
+    quiet_match_ids: frozenset[int] = frozenset()
+
+
+def digest_builder(
+    wl: LoadedWatchlist,
+    digest: DigestConfig,
+    now: datetime,
+    delivery_id: str,
+    catalysts: CatalystView,
+) -> Callable[[list[Match], datetime], Digest | None]:
+    """The pure build step of a digest run (``Store.run_digest`` calls it with the pending
+    matches and the window start); ``monitor digest --preview`` uses the same one."""
+    infos = watch_infos(wl, wl.watch_ids_for(digest))
+
+    def build(pending: list[Match], since: datetime) -> Digest | None:
+        return build_digest(
+            digest.id,
+            infos,
+            pending,
+            since=since,
+            until=now,
+            delivery_id=delivery_id,
+            states=catalysts.states,
+            transitions=catalysts.transitions,
+            top_k=digest.top_k,
+            send_empty=digest.send_empty,
+            quiet_match_ids=catalysts.quiet_match_ids,
+        )
+
+    return build
+
+
+def load_catalysts(
+    store: StorePort, digest_id: str, ids: Sequence[str], now: datetime
+) -> CatalystView:
+    """The stored states of a digest's watch items, their transitions since the digest's
+    window starts (``build_digest`` keeps exactly the window's: the start read here can
+    only be earlier than the one ``Store.run_digest`` uses), and which of those
+    transitions' evidence matches are not to be sent."""
+    since = store.digest_window_start(digest_id)
+    transitions = store.transitions(list(ids), since, now)
+    evidence = [i for t in transitions for i in t.evidence_match_ids]
+    return CatalystView(
+        store.catalyst_states(), transitions, frozenset(store.quiet_matches(evidence))
+    )
 
 
 async def run_digest(
     ctx: Context, digest: DigestConfig, *, claim: tuple[datetime, datetime] | None = None
 ) -> Delivery | None:
-    """Build ``digest`` from its pending matches into the outbox (None when empty or claimed elsewhere)."""
+    """Build ``digest`` from its pending matches and state changes into the outbox (None
+    when there is nothing to say, or the run was claimed elsewhere)."""
     wl = ctx.watchlist
     now = ctx.clock()
     ids = wl.watch_ids_for(digest)
-    infos = [WatchInfo(w.id, w.name, w.why) for w in wl.config.watch if w.id in ids]
-    delivery_id = new_delivery_id()
-
-    def build(pending: list[Match], since: datetime) -> Digest | None:
-        return build_digest(
-            digest.id, infos, pending, since=since, until=now, delivery_id=delivery_id
-        )
+    catalysts = await asyncio.to_thread(load_catalysts, ctx.store, digest.id, ids, now)
+    build = digest_builder(wl, digest, now, new_delivery_id(), catalysts)
 
     enabled = bool(digest.webhook.url.strip())
     delivery = await asyncio.to_thread(
@@ -547,19 +698,30 @@ async def post_messages(ctx: Context, delivery: Delivery, cfg: DigestConfig) -> 
     The first message carries the delivery id as ``webhook-id``; part n > 1 carries
     ``<id>-<n>``. ``json`` sends the stored body itself, byte for byte.
     """
-    messages = render(delivery.body, cfg.webhook.format)
+    try:
+        messages = render(delivery.body, cfg.webhook.format)
+    except Exception as exc:  # a body this version cannot render: say so, never crash
+        return AttemptOutcome(
+            False,
+            error=f"cannot render delivery {delivery.id} ({delivery.kind}) as "
+            f"{cfg.webhook.format}: {exc.__class__.__name__}: {exc}",
+            retryable=False,
+        )
     elapsed = 0.0
     outcome = AttemptOutcome(True)
     for i in range(min(delivery.parts_sent, len(messages) - 1), len(messages)):
         msg = messages[i]
-        outcome = await post_delivery(
-            ctx.client,
-            cfg.webhook.url,
-            cfg.webhook.secret or None,
-            delivery.id if i == 0 else f"{delivery.id}-{i + 1}",
-            msg.body,
-            content_type=msg.content_type,
-        )
+        if cfg.webhook.format == "apprise":
+            outcome = await notify_apprise(cfg.webhook.url, msg.body)
+        else:
+            outcome = await post_delivery(
+                ctx.client,
+                cfg.webhook.url,
+                cfg.webhook.secret or None,
+                delivery.id if i == 0 else f"{delivery.id}-{i + 1}",
+                msg.body,
+                content_type=msg.content_type,
+            )
         elapsed += outcome.elapsed
         if not outcome.ok:
             if i > 0:
@@ -577,7 +739,10 @@ async def flush_digest(ctx: Context, digest_id: str) -> list[Delivery]:
     older one that is still failing.
     """
     done = []
+    now = ctx.clock()
     for d in await asyncio.to_thread(ctx.store.queued_deliveries, digest_id):
+        if d.kind == "alert" and d.next_attempt_at is not None and d.next_attempt_at > now:
+            continue  # held by quiet hours
         updated = await attempt_delivery(ctx, d)
         done.append(updated)
         if updated.status != "delivered":

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from monitor.stories import Story, StoryItem, cluster
 
-FORMATS = ("json", "slack", "discord", "teams", "text")
+FORMATS = ("json", "slack", "discord", "teams", "text", "apprise")
 
 # --- limits (each cited from the target's documentation) ---------------------------------
 
@@ -82,12 +82,31 @@ class StoryView:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeView:
+    from_state: str
+    to_state: str
+    at: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ItemView:
     id: str
     name: str
     why: str
     match_count: int
     stories: tuple[StoryView, ...]
+    # Catalyst state (digest@1 payloads built since issue 4; None/0 for older ones).
+    state: str | None = None
+    state_since: str | None = None
+    state_reason: str = ""
+    change: ChangeView | None = None
+    expected_by: str | None = None
+    more_stories: int = 0
+
+    @property
+    def story_total(self) -> int:
+        return len(self.stories) + self.more_stories
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +119,11 @@ class DigestView:
 
     @property
     def story_count(self) -> int:
-        return sum(len(i.stories) for i in self.items)
+        return sum(i.story_total for i in self.items)
+
+    @property
+    def change_count(self) -> int:
+        return sum(1 for i in self.items if i.change is not None)
 
 
 def _parse_time(value: str | None) -> datetime:
@@ -108,26 +131,87 @@ def _parse_time(value: str | None) -> datetime:
 
 
 def view(body: str | dict[str, Any]) -> DigestView:
-    """The digest body as stories per watch item (entries about one event shown once)."""
+    """The digest body as stories per watch item (entries about one event shown once).
+
+    A payload with ``stories[]`` (built since issue 4: ranked, cut to ``top_k``) is shown
+    as it is; an older one is clustered here from its ``matches[]``.
+    """
     d = json.loads(body) if isinstance(body, str) else body
     items = []
     for w in d["watch_items"]:
         matches = w["matches"]
-        story_items = [
-            StoryItem(
-                key=i,
-                title=m["title"] or "",
-                summary=m.get("snippet") or "",
-                link=m.get("link"),
-                source=m.get("source"),
-                first_seen=_parse_time(m.get("first_seen")),
+        if isinstance(w.get("stories"), list):
+            stories = [_payload_story(s, matches) for s in w["stories"]]
+        else:
+            stories = [_story_view(s, matches) for s in cluster(_story_items(matches))]
+        items.append(
+            ItemView(
+                w["id"],
+                w["name"],
+                w.get("why") or "",
+                len(matches),
+                tuple(stories),
+                **_state_fields(w),
             )
-            for i, m in enumerate(matches)
-        ]
-        stories = [_story_view(s, matches) for s in cluster(story_items)]
-        items.append(ItemView(w["id"], w["name"], w.get("why") or "", len(matches), tuple(stories)))
+        )
     return DigestView(
         d["digest"], d["window"]["since"], d["window"]["until"], d["match_count"], tuple(items)
+    )
+
+
+def _state_fields(w: dict[str, Any]) -> dict[str, Any]:
+    """The catalyst-state part of an ItemView from a watch item (digest or alert)."""
+    change = w.get("state_changed")
+    state = w.get("state")
+    return {
+        "state": state if isinstance(state, str) else None,
+        "state_since": w.get("state_since"),
+        "state_reason": w.get("state_reason") or "",
+        "change": ChangeView(
+            str(change.get("from", "")),
+            str(change.get("to", "")),
+            str(change.get("at") or ""),
+            str(change.get("reason") or ""),
+        )
+        if isinstance(change, dict)
+        else None,
+        "expected_by": w.get("expected_by"),
+        "more_stories": int(w.get("more_stories") or 0),
+    }
+
+
+def _story_items(matches: Sequence[dict[str, Any]]) -> list[StoryItem]:
+    return [
+        StoryItem(
+            key=i,
+            title=m["title"] or "",
+            summary=m.get("snippet") or "",
+            link=m.get("link"),
+            source=m.get("source"),
+            first_seen=_parse_time(m.get("first_seen")),
+        )
+        for i, m in enumerate(matches)
+    ]
+
+
+def _payload_story(s: dict[str, Any], matches: Sequence[dict[str, Any]]) -> StoryView:
+    """A story of the payload's ``stories[]``; outlet names come from its matches."""
+    members = [matches[i] for i in s.get("match_indexes", []) if 0 <= i < len(matches)]
+    members.sort(key=lambda m: m.get("first_seen") or "")
+    names: list[str] = []
+    for m in members:
+        name = (m.get("source") or "").strip()
+        if name and name not in names:
+            names.append(name)
+    outlets = [str(o) for o in s.get("outlets") or []]
+    return StoryView(
+        title=s.get("title") or "",
+        link=s.get("link"),
+        sources=tuple(names or outlets),
+        outlet_count=len(outlets),
+        entry_count=int(s.get("source_count") or len(members) or 1),
+        first_seen=_short_time(_parse_time(s.get("first_seen"))),
+        terms=tuple(str(t) for t in s.get("matched_terms") or []),
     )
 
 
@@ -224,6 +308,105 @@ def _count_line(s: StoryView) -> str:
     return f"{s.entry_count} reports, {s.outlet_count} outlet{'s' if s.outlet_count != 1 else ''}"
 
 
+# --- catalyst state, in words ------------------------------------------------------------
+
+# A state is always written out as a word (readable without colour or emoji, in a plain
+# text notification or a screen reader); the symbol before it is decoration.
+STATE_WORDS = {
+    "no_signal": "no signal",
+    "expected": "expected",
+    "reported": "reported",
+    "confirmed": "confirmed",
+    "denied": "denied",
+    "delayed": "delayed",
+    "overdue": "overdue",
+}
+STATE_SYMBOLS = {
+    "no_signal": "⚪",
+    "expected": "🕓",
+    "reported": "🟡",
+    "confirmed": "✅",
+    "denied": "❌",
+    "delayed": "⏸️",
+    "overdue": "⚠️",
+}
+
+Escape = Callable[[str, int], str]
+
+
+def _state_word(state: str) -> str:
+    return STATE_WORDS.get(state, state)
+
+
+def _when(value: str | None) -> str:
+    try:
+        return _short_time(_parse_time(value))
+    except ValueError:
+        return ""
+
+
+def state_lines(item: ItemView, esc: Escape) -> list[str]:
+    """The item's state line and, when it changed in the window, its change line.
+
+    ``State: ✅ CONFIRMED since 2026-11-28 09:10 UTC · 2 independent outlets``,
+    ``State: ⚠️ OVERDUE · not happened by 2026-12-31 · overdue; reported``,
+    ``Changed: reported → confirmed (2 independent outlets)``. Each starts with our own
+    word; the reason (it names outlets, which come from feeds) is escaped like feed text.
+    """
+    if item.state is None:
+        return []
+
+    def word(state: str) -> str:
+        return esc(_state_word(state), 40) or "unknown"
+
+    symbol = STATE_SYMBOLS.get(item.state, "")
+    head = f"State: {symbol + ' ' if symbol else ''}{word(item.state).upper()}"
+    if item.state_since and (since := _when(item.state_since)):
+        head += f" since {since}"
+    parts = [head]
+    if item.expected_by and (by := esc(str(item.expected_by), 40)):
+        if item.state == "overdue":
+            parts.append(f"not happened by {by}")
+        elif item.state not in ("confirmed", "denied"):
+            parts.append(f"expected by {by}")
+    c = item.change
+    # The reason is said once: on the change line when it is that change's reason.
+    if not (c and c.reason == item.state_reason) and (reason := esc(item.state_reason, 300)):
+        parts.append(reason)
+    lines = [" · ".join(parts)]
+    if c:
+        line = f"Changed: {word(c.from_state)} → {word(c.to_state)}"
+        if reason := esc(c.reason, 300):
+            line += f" ({reason})"
+        lines.append(line)
+    return lines
+
+
+def _more_line(item: ItemView) -> str:
+    n = item.more_stories
+    return f"+{n} more {'story' if n == 1 else 'stories'}" if n > 0 else ""
+
+
+def _item_count(item: ItemView) -> str:
+    if item.story_total == 0:
+        return "state change" if item.change else "no new stories"
+    return _n(item.story_total, "story", "stories")
+
+
+def _headline(v: DigestView) -> str:
+    """``2 stories (4 matches), 1 state change``; ``no new matches`` for a heartbeat."""
+    if not v.items:
+        return "no new matches"
+    text = f"{_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')})"
+    if v.change_count:
+        text += f", {_n(v.change_count, 'state change', 'state changes')}"
+    return text
+
+
+def _window(v: DigestView) -> str:
+    return f"{_when(v.since)} → {_when(v.until)}"
+
+
 # --- Slack ---------------------------------------------------------------------------------
 
 # Slack's control characters are & < > (api.slack.com/reference/surfaces/formatting
@@ -251,6 +434,10 @@ def _slack_plain(text: str, limit: int) -> dict[str, Any]:
     return {"type": "plain_text", "text": one_line(text, limit), "emoji": False}
 
 
+def _slack_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
 def _slack_story(s: StoryView) -> dict[str, Any]:
     title = _slack_link(s.link, slack_escape(s.title, TITLE_MAX))
     meta = ["via " + slack_escape(_sources_line(s), 400)]
@@ -259,25 +446,26 @@ def _slack_story(s: StoryView) -> dict[str, Any]:
     meta.append(f"first seen {s.first_seen}")
     if s.terms:
         meta.append("terms: " + slack_escape(", ".join(s.terms), 400))
-    text = f"• {title}\n{' · '.join(meta)}"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return _slack_section(f"• {title}\n{' · '.join(meta)}")
 
 
-def render_slack(body: str) -> list[Message]:
-    v = view(body)
-    head = f"Catalyst digest {v.digest}: {_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')})"
-    window = f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}"
-    blocks: list[dict[str, Any]] = []
-    for item in v.items:
-        intro = f"*{slack_escape(item.name, 500)}* ({_n(len(item.stories), 'story', 'stories')})"
-        if item.why:
-            intro += f"\n{slack_escape(item.why, 2000)}"
-        group: list[dict[str, Any]] = [
-            {"type": "divider"},
-            {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
-        ]
-        group += [_slack_story(s) for s in item.stories]
-        blocks += group
+def _slack_item(item: ItemView) -> list[dict[str, Any]]:
+    """Divider, the item's section (name, why, state, change), its stories, "+N more"."""
+    intro = f"*{slack_escape(item.name, 500)}* ({_item_count(item)})"
+    if why := slack_escape(item.why, 1500):
+        intro += f"\n{why}"
+    for line in state_lines(item, slack_escape):
+        intro += f"\n{line}"
+    group: list[dict[str, Any]] = [{"type": "divider"}, _slack_section(intro)]
+    group += [_slack_story(s) for s in item.stories]
+    if more := _more_line(item):
+        group.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return group
+
+
+def _slack_messages(
+    head: str, context: str, blocks: list[dict[str, Any]], fallback: str | None = None
+) -> list[Message]:
     # Split into messages of at most 50 blocks, each opening with a header and a context.
     per_message = SLACK_MAX_BLOCKS - 2
     chunks = [blocks[i : i + per_message] for i in range(0, len(blocks), per_message)] or [[]]
@@ -285,10 +473,10 @@ def render_slack(body: str) -> list[Message]:
     for n, chunk in enumerate(chunks, 1):
         suffix = f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""
         msg = {
-            "text": one_line(head + suffix, SLACK_FALLBACK_TEXT),
+            "text": one_line((fallback or head) + suffix, SLACK_FALLBACK_TEXT),
             "blocks": [
                 {"type": "header", "text": _slack_plain(head + suffix, SLACK_HEADER_TEXT)},
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": window}]},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
                 *chunk,
             ],
             "unfurl_links": False,
@@ -296,6 +484,15 @@ def render_slack(body: str) -> list[Message]:
         }
         out.append(Message(_dumps(msg)))
     return out
+
+
+def render_slack(body: str) -> list[Message]:
+    v = view(body)
+    head = f"Catalyst digest {v.digest}: {_headline(v)}"
+    blocks: list[dict[str, Any]] = []
+    for item in v.items:
+        blocks += _slack_item(item)
+    return _slack_messages(head, _window(v), blocks)
 
 
 # --- Discord -------------------------------------------------------------------------------
@@ -342,30 +539,31 @@ def _embed_size(e: dict[str, Any]) -> int:
     )
 
 
-def render_discord(body: str) -> list[Message]:
-    v = view(body)
-    embeds: list[dict[str, Any]] = []
-    for item in v.items:
-        lines = [_discord_story(s) for s in item.stories]
-        title = discord_plain(
-            f"{item.name} ({_n(len(item.stories), 'story', 'stories')})", DISCORD_TITLE
-        )
-        footer = discord_plain(item.why, 1000) if item.why else ""
-        # Fill descriptions up to 3000 characters (each story line is at most ~2100, so
-        # one always fits); the rest of the item's stories go to its next embed.
-        first = True
-        while first or lines:
-            desc, lines = _fill(lines, min(DISCORD_DESCRIPTION, 3000))
-            embed: dict[str, Any] = {"title": title, "description": desc}
-            if footer:
-                embed["footer"] = {"text": footer}
-            embeds.append(embed)
-            first = False
-    head = (
-        f"**Catalyst digest {discord_escape(v.digest, 64)}**: {_n(v.story_count, 'story', 'stories')} "
-        f"({_n(v.match_count, 'match', 'matches')}), {_short_time(_parse_time(v.since))} → "
-        f"{_short_time(_parse_time(v.until))}"
-    )
+def _discord_embeds(item: ItemView, title_text: str) -> list[dict[str, Any]]:
+    """One embed for the item, more when its stories exceed 3000 characters: the state
+    lines open the first, "+N more stories" closes the last."""
+    lines = [_discord_story(s) for s in item.stories]
+    if state := state_lines(item, discord_escape):
+        lines.insert(0, "\n".join(state))
+    if more := _more_line(item):
+        lines.append(more)
+    title = discord_plain(title_text, DISCORD_TITLE)
+    footer = discord_plain(item.why, 1000)
+    # Fill descriptions up to 3000 characters (each story line is at most ~2100, so
+    # one always fits); the rest of the item's stories go to its next embed.
+    embeds = []
+    first = True
+    while first or lines:
+        desc, lines = _fill(lines, min(DISCORD_DESCRIPTION, 3000))
+        embed: dict[str, Any] = {"title": title, "description": desc}
+        if footer:
+            embed["footer"] = {"text": footer}
+        embeds.append(embed)
+        first = False
+    return embeds
+
+
+def _discord_messages(head: str, embeds: list[dict[str, Any]]) -> list[Message]:
     messages: list[list[dict[str, Any]]] = [[]]
     total = 0
     for e in embeds:
@@ -387,6 +585,15 @@ def render_discord(body: str) -> list[Message]:
         }
         out.append(Message(_dumps(msg)))
     return out
+
+
+def render_discord(body: str) -> list[Message]:
+    v = view(body)
+    embeds: list[dict[str, Any]] = []
+    for item in v.items:
+        embeds += _discord_embeds(item, f"{item.name} ({_item_count(item)})")
+    head = f"**Catalyst digest {discord_escape(v.digest, 64)}**: {_headline(v)}, {_window(v)}"
+    return _discord_messages(head, embeds)
 
 
 def _fill(lines: list[str], limit: int) -> tuple[str, list[str]]:
@@ -433,15 +640,41 @@ def _teams_story(s: StoryView) -> list[dict[str, Any]]:
         meta.append("terms: " + teams_escape(", ".join(s.terms), 300))
     return [
         {"type": "TextBlock", "text": f"[{title}]({u})" if u else title, "wrap": True},
+        _teams_subtle(" · ".join(meta)),
+    ]
+
+
+def _teams_subtle(text: str) -> dict[str, Any]:
+    return {
+        "type": "TextBlock",
+        "text": text,
+        "wrap": True,
+        "isSubtle": True,
+        "size": "Small",
+        "spacing": "None",
+    }
+
+
+def _teams_item(item: ItemView, title_text: str) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": " · ".join(meta),
+            "text": title_text,
+            "weight": "Bolder",
+            "size": "Medium",
             "wrap": True,
-            "isSubtle": True,
-            "size": "Small",
-            "spacing": "None",
-        },
+            "separator": True,
+        }
     ]
+    if why := teams_escape(item.why, 1000):
+        parts.append({"type": "TextBlock", "text": why, "wrap": True})
+    for line in state_lines(item, teams_escape):
+        parts.append({"type": "TextBlock", "text": line, "wrap": True, "spacing": "Small"})
+    for s in item.stories:
+        parts += _teams_story(s)
+    if more := _more_line(item):
+        parts.append(_teams_subtle(more))
+    return parts
 
 
 def _teams_message(body: list[dict[str, Any]]) -> dict[str, Any]:
@@ -463,27 +696,7 @@ def _teams_message(body: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def render_teams(body: str) -> list[Message]:
-    v = view(body)
-    head = f"Catalyst digest {v.digest}: {_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')})"
-    window = f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}"
-    parts: list[dict[str, Any]] = []
-    for item in v.items:
-        parts.append(
-            {
-                "type": "TextBlock",
-                "text": f"{teams_escape(item.name, 300)} ({_n(len(item.stories), 'story', 'stories')})",
-                "weight": "Bolder",
-                "size": "Medium",
-                "wrap": True,
-                "separator": True,
-            }
-        )
-        if item.why:
-            parts.append({"type": "TextBlock", "text": teams_escape(item.why, 1000), "wrap": True})
-        for s in item.stories:
-            parts += _teams_story(s)
-
+def _teams_messages(head: str, context: str, parts: list[dict[str, Any]]) -> list[Message]:
     def header(suffix: str) -> list[dict[str, Any]]:
         return [
             {
@@ -493,7 +706,7 @@ def render_teams(body: str) -> list[Message]:
                 "size": "Large",
                 "wrap": True,
             },
-            {"type": "TextBlock", "text": window, "isSubtle": True, "spacing": "None"},
+            {"type": "TextBlock", "text": context, "isSubtle": True, "spacing": "None"},
         ]
 
     chunks = _split_by_size(
@@ -504,6 +717,14 @@ def render_teams(body: str) -> list[Message]:
         suffix = f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""
         out.append(Message(_dumps(_teams_message(header(suffix) + chunk))))
     return out
+
+
+def render_teams(body: str) -> list[Message]:
+    v = view(body)
+    parts: list[dict[str, Any]] = []
+    for item in v.items:
+        parts += _teams_item(item, f"{teams_escape(item.name, 300)} ({_item_count(item)})")
+    return _teams_messages(f"Catalyst digest {v.digest}: {_headline(v)}", _window(v), parts)
 
 
 def _split_by_size(
@@ -530,37 +751,137 @@ def markdown_escape(text: str, limit: int) -> str:
     return fit(text, limit, lambda t: _AT.sub("@\u2060", _MD_SPECIAL.sub(r"\\\1", t)))
 
 
+def _markdown_item(item: ItemView, heading: str) -> list[str]:
+    lines = ["", heading]
+    if why := markdown_escape(item.why, 1000):
+        lines.append(f"_{why}_")
+    # One paragraph per line: Markdown would join consecutive lines into one.
+    for line in state_lines(item, markdown_escape):
+        lines += ["", line]
+    if item.stories:
+        lines.append("")
+    for s in item.stories:
+        title = markdown_escape(s.title, TITLE_MAX)
+        u = safe_url(s.link)
+        meta = ["via " + markdown_escape(_sources_line(s), 300)]
+        if c := _count_line(s):
+            meta.append(c)
+        meta.append(f"first seen {s.first_seen}")
+        if s.terms:
+            meta.append("terms: " + markdown_escape(", ".join(s.terms), 300))
+        lines.append(f"- [{title}](<{u}>)" if u else f"- {title}")
+        lines.append(f"  {' · '.join(meta)}")
+    if more := _more_line(item):
+        lines += ["", more]
+    return lines
+
+
 def render_markdown(body: str) -> str:
     v = view(body)
     lines = [
         f"# Catalyst digest {markdown_escape(v.digest, 64)}",
-        f"{_n(v.story_count, 'story', 'stories')} ({_n(v.match_count, 'match', 'matches')}), "
-        f"{_short_time(_parse_time(v.since))} → {_short_time(_parse_time(v.until))}",
+        f"{_headline(v)}, {_window(v)}",
     ]
     for item in v.items:
-        lines += [
-            "",
-            f"## {markdown_escape(item.name, 300)} ({_n(len(item.stories), 'story', 'stories')})",
-        ]
-        if item.why:
-            lines.append(f"_{markdown_escape(item.why, 1000)}_")
-        lines.append("")
-        for s in item.stories:
-            title = markdown_escape(s.title, TITLE_MAX)
-            u = safe_url(s.link)
-            meta = ["via " + markdown_escape(_sources_line(s), 300)]
-            if c := _count_line(s):
-                meta.append(c)
-            meta.append(f"first seen {s.first_seen}")
-            if s.terms:
-                meta.append("terms: " + markdown_escape(", ".join(s.terms), 300))
-            lines.append(f"- [{title}](<{u}>)" if u else f"- {title}")
-            lines.append(f"  {' · '.join(meta)}")
+        lines += _markdown_item(item, f"## {markdown_escape(item.name, 300)} ({_item_count(item)})")
     return "\n".join(lines) + "\n"
 
 
 def render_text_message(body: str) -> list[Message]:
     return [Message(render_markdown(body), "text/markdown; charset=utf-8")]
+
+
+# --- alert@1: one story or one state change, as soon as it is recorded -----------------------
+
+ALERT_SCHEMA = "catalyst-monitor/alert@1"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    digest: str
+    kind: str  # "event" | "state"
+    generated_at: str
+    item: ItemView
+
+    @property
+    def what(self) -> str:
+        """``state change`` / ``new report``: our words only (the header carries no feed text)."""
+        return "state change" if self.kind == "state" else "new report"
+
+
+def alert_view(body: str | dict[str, Any]) -> AlertView:
+    d = json.loads(body) if isinstance(body, str) else body
+    w = dict(d.get("watch_item") or {})
+    w["state_changed"] = d.get("state_changed")
+    matches = d.get("matches") or []
+    story = d.get("story")
+    stories: tuple[StoryView, ...] = ()
+    if isinstance(story, dict):
+        story = {**story, "match_indexes": story.get("match_indexes", range(len(matches)))}
+        stories = (_payload_story(story, matches),)
+    item = ItemView(
+        str(w.get("id", "")),
+        str(w.get("name", "")),
+        str(w.get("why") or ""),
+        len(matches),
+        stories,
+        **_state_fields(w),
+    )
+    return AlertView(
+        str(d.get("digest", "")), str(d.get("kind", "")), str(d.get("generated_at") or ""), item
+    )
+
+
+def _alert_title(a: AlertView) -> str:
+    """The item's title line: ``API broadening: reported → confirmed`` (plain text)."""
+    if a.kind == "state" and a.item.change:
+        c = a.item.change
+        return f"{a.item.name}: {_state_word(c.from_state)} → {_state_word(c.to_state)}"
+    return f"{a.item.name}: {_state_word(a.item.state or 'reported')}"
+
+
+def render_alert_slack(body: str) -> list[Message]:
+    a = alert_view(body)
+    item = a.item
+    intro = f"*{slack_escape(_alert_title(a), 600)}*"
+    if why := slack_escape(item.why, 1500):
+        intro += f"\n{why}"
+    for line in state_lines(item, slack_escape):
+        intro += f"\n{line}"
+    blocks = [_slack_section(intro), *(_slack_story(s) for s in item.stories)]
+    return _slack_messages(
+        f"Catalyst alert {a.digest}: {a.what}",
+        _when(a.generated_at),
+        blocks,
+        fallback=f"Catalyst alert: {slack_escape(_alert_title(a), 600)}",
+    )
+
+
+def render_alert_discord(body: str) -> list[Message]:
+    a = alert_view(body)
+    embeds = _discord_embeds(a.item, _alert_title(a))
+    head = f"**Catalyst alert {discord_escape(a.digest, 64)}**: {a.what}, {_when(a.generated_at)}"
+    return _discord_messages(head, embeds)
+
+
+def render_alert_teams(body: str) -> list[Message]:
+    a = alert_view(body)
+    parts = _teams_item(a.item, teams_escape(_alert_title(a), 600))
+    return _teams_messages(f"Catalyst alert {a.digest}: {a.what}", _when(a.generated_at), parts)
+
+
+def render_alert_markdown(body: str) -> str:
+    a = alert_view(body)
+    lines = [
+        f"# Catalyst alert {markdown_escape(a.digest, 64)}: {a.what}",
+        _when(a.generated_at),
+    ]
+    lines += _markdown_item(a.item, f"## {markdown_escape(_alert_title(a), 600)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_alert_text_message(body: str) -> list[Message]:
+    return [Message(render_alert_markdown(body), "text/markdown; charset=utf-8")]
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -570,21 +891,45 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _as_is(body: str) -> list[Message]:
+    return [Message(body)]
+
+
 _RENDERERS: dict[str, Callable[[str], list[Message]]] = {
-    "json": lambda body: [Message(body)],
+    "json": _as_is,
     "slack": render_slack,
     "discord": render_discord,
     "teams": render_teams,
     "text": render_text_message,
+    # Apprise gets the Markdown rendering (deliver.py hands it to apprise.notify).
+    "apprise": render_text_message,
+}
+_ALERT_RENDERERS: dict[str, Callable[[str], list[Message]]] = {
+    "json": _as_is,
+    "slack": render_alert_slack,
+    "discord": render_alert_discord,
+    "teams": render_alert_teams,
+    "text": render_alert_text_message,
+    "apprise": render_alert_text_message,
 }
 
 
-def render(body: str, fmt: str) -> list[Message]:
-    """The messages that deliver ``body`` (a digest@1 JSON text) in ``fmt``, in order.
-
-    ``json`` is the body itself, byte for byte.
-    """
+def schema_of(body: str) -> str:
+    """The ``schema`` of a stored body (digest@1 unless it says otherwise)."""
     try:
-        return _RENDERERS[fmt](body)
+        d = json.loads(body)
+    except ValueError:
+        return ""
+    return str(d.get("schema") or "") if isinstance(d, dict) else ""
+
+
+def render(body: str, fmt: str) -> list[Message]:
+    """The messages that deliver ``body`` (a digest@1 or alert@1 JSON text) in ``fmt``, in
+    order. ``json`` is the body itself, byte for byte, whatever its schema.
+    """
+    table = _ALERT_RENDERERS if schema_of(body) == ALERT_SCHEMA else _RENDERERS
+    try:
+        renderer = table[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}") from None
+    return renderer(body)

@@ -18,6 +18,7 @@ finish; HTTP requests get a grace period) and release the feed leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -36,9 +37,11 @@ from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     attempt_delivery,
+    check_catalysts,
     feed_interval,
     refresh_feed,
     run_due_digests,
+    settle_catalysts,
     sync_watchlist,
     utcnow,
 )
@@ -49,6 +52,13 @@ from monitor.watchlist import LoadedWatchlist
 from monitor.web import HttpService
 from storage.ops import HealthFigures
 from storage.store import Store
+
+
+def _queue(delivery: Delivery) -> str:
+    """One delivery in flight per digest and kind: a digest's alerts and its scheduled
+    digests are two queues, each in order."""
+    return f"{delivery.digest_id}:{delivery.kind}"
+
 
 USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
 LEASE = timedelta(minutes=5)
@@ -215,16 +225,21 @@ class Daemon:
 
     async def _drain(self) -> None:
         tasks = [*self._feeds.values(), *self._deliveries.values()]
-        if not tasks:
-            return
-        logs.event(
-            logging.INFO, "daemon.draining", tasks=len(tasks), grace=f"{self.grace_seconds:g}s"
-        )
-        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=5)
+        if tasks:
+            logs.event(
+                logging.INFO,
+                "daemon.draining",
+                tasks=len(tasks),
+                grace=f"{self.grace_seconds:g}s",
+            )
+            _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._ctx is not None:  # the last refreshes' states and alerts are recorded
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settle_catalysts(self._ctx), timeout=self.grace_seconds)
 
     async def tick(self) -> None:
         """Start what is due. Short: it never waits for a fetch or a POST."""
@@ -238,6 +253,8 @@ class Daemon:
             # New digests go into the outbox only; due_deliveries starts each digest's oldest
             # pending delivery, so a new one never overtakes an older one that is backing off.
             await run_due_digests(self._ctx)
+            # Deadlines passed (overdue) and retries of failed catalyst updates, once a minute.
+            await check_catalysts(self._ctx)
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 await self._claim_and_start(delivery)
@@ -335,7 +352,7 @@ class Daemon:
 
     async def _claim_and_start(self, delivery: Delivery) -> None:
         """POST a due delivery unless another replica claimed this attempt first."""
-        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+        if delivery.status != "pending" or _queue(delivery) in self._deliveries:
             return
         if await asyncio.to_thread(
             self.store.claim_delivery, delivery, utcnow(), self.lease, self.owner
@@ -343,9 +360,9 @@ class Daemon:
             self._start_delivery(delivery)
 
     def _start_delivery(self, delivery: Delivery) -> None:
-        if delivery.status != "pending" or delivery.digest_id in self._deliveries:
+        if delivery.status != "pending" or _queue(delivery) in self._deliveries:
             return
-        self._deliveries[delivery.digest_id] = asyncio.create_task(
+        self._deliveries[_queue(delivery)] = asyncio.create_task(
             self._deliver(delivery), name=f"delivery:{delivery.id}"
         )
 
@@ -363,4 +380,4 @@ class Daemon:
                 error=f"{exc.__class__.__name__}: {exc}",
             )
         finally:
-            self._deliveries.pop(delivery.digest_id, None)
+            self._deliveries.pop(_queue(delivery), None)

@@ -221,7 +221,9 @@ class Delivery:
     ``status`` is one of: pending (queued, retried until delivered), delivered,
     failed (gave up: non-retryable answer), disabled (no webhook URL configured).
     ``parts_sent`` counts the messages already sent when a format needs several
-    (Slack, Discord, Teams); a retry resumes after them.
+    (Slack, Discord, Teams); a retry resumes after them. ``kind`` is 'digest' or
+    'alert'; an alert carries no delivery_matches, so it never takes a match out of the
+    next digest.
     """
 
     id: str
@@ -237,6 +239,7 @@ class Delivery:
     window_until: datetime
     body: str = field(repr=False, default="")
     parts_sent: int = 0
+    kind: str = "digest"  # 'digest' (scheduled) or 'alert' (immediate, alert@1 body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,3 +305,41 @@ class Transition:
     at: datetime
     reason: str = ""
     evidence_match_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSnapshot:
+    """The text a match was decided on, as fetched: kept with the match (evidence trail)."""
+
+    match_id: int
+    title: str
+    summary: str
+    text_sha256: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDraft:
+    """An immediate alert ready for the outbox of one digest (``Store.queue_alerts``).
+
+    The alert-log key (digest_id, watch_id, story_key, confirming_sources, state) says
+    whether it was sent before (``story_ref``: a second key logged with it); ``not_before`` is when it may go (the end of the digest's
+    quiet hours, or now); ``max_per_hour`` caps the digest's alerts (None: no cap).
+    ``status`` is 'pending', or 'disabled' when the digest has no webhook URL.
+    """
+
+    digest_id: str
+    watch_id: str
+    story_key: str
+    confirming_sources: int
+    state: str
+    delivery_id: str
+    body: str
+    not_before: datetime
+    match_count: int = 0
+    max_per_hour: int | None = None
+    status: str = "pending"
+    # A state-change alert is keyed by its transition (so every change alerts); it also
+    # logs its story under this key, so the same story does not alert again as an event
+    # until it gains a confirming source.
+    story_ref: str | None = None

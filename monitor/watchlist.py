@@ -16,16 +16,19 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from datetime import time as dt_time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -39,6 +42,7 @@ from pydantic import (
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import ConfigError, ConfigProblem
@@ -46,6 +50,7 @@ from monitor.match import And, CompiledItem, Matcher, Node, Not, Or, tokenize
 from monitor.query import QueryError, never_matches, parse_query, parse_term_list
 from monitor.sources import bing_news_rss, google_news_rss
 from monitor.stance import STANCES, Stance
+from monitor.state import DEFAULT_PRIMARY_SOURCES
 
 DEFAULT_CONFIG = "watchlist.yaml"
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -106,6 +111,21 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, port
 
 
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _host_name(v: str) -> str:
+    d = v.strip().lower().rstrip(".")
+    if not _DOMAIN_RE.match(d):
+        raise ValueError(
+            f"{v!r} is not a host name: write the domain only, e.g. about.fb.com or sec.gov"
+        )
+    return d
+
+
+HostName = Annotated[str, AfterValidator(_host_name)]
+
+
 class HttpSettings(_Model):
     listen: str | None = None  # health, readiness and metrics; off unless set
 
@@ -147,6 +167,17 @@ class Settings(_Model):
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     max_retry_age: Duration = timedelta(hours=72)
+    primary_sources: list[HostName] = Field(
+        default=list(DEFAULT_PRIMARY_SOURCES),
+        description="Hosts whose event report alone confirms a catalyst (suffix match: "
+        "sec.gov covers www.sec.gov).",
+    )
+    confirm_sources: int = Field(
+        default=2,
+        ge=1,
+        description="Independent outlets (publisher domains, syndicated copies counted once) "
+        "whose event reports of one story confirm a catalyst.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -278,11 +309,20 @@ class WatchItem(_Model):
         description="Queries for facts known at settings.thesis_date; a match that only restates them is a restatement.",
     )
     priority: Literal["normal", "high"] = "normal"
+    expected_by: date | None = Field(
+        default=None,
+        description="The catalyst should have happened by the end of this day (in "
+        "settings.timezone); after it, without confirmed or denied evidence, it is overdue.",
+    )
 
 
 class Webhook(_Model):
     url: str = ""
-    format: Literal["json", "slack", "discord", "teams", "text"] = "json"
+    format: Literal["json", "slack", "discord", "teams", "text", "apprise"] = Field(
+        default="json",
+        description="json (signed digest@1), slack, discord, teams, text (Markdown), or apprise "
+        "(url is an Apprise URL; needs the 'apprise' extra).",
+    )
     secret: str = ""
 
     @field_validator("secret")
@@ -300,6 +340,53 @@ class DigestConfig(_Model):
     schedule: str
     webhook: Webhook
     watch: list[str] | None = None
+    immediate: bool = Field(
+        default=True,
+        description="Send immediate alerts (high-priority events, state changes) to this "
+        "digest's webhook as well as the scheduled digest.",
+    )
+    quiet_hours: str | None = Field(
+        default=None,
+        description='"HH:MM-HH:MM" in settings.timezone: immediate alerts wait until it ends.',
+    )
+    max_alerts_per_hour: int | None = Field(
+        default=None,
+        ge=0,
+        description="At most this many immediate alerts per hour; the rest wait for the digest.",
+    )
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="At most this many stories per watch item in chat formats (the rest are counted).",
+    )
+    send_empty: bool = Field(
+        default=False, description="Send a heartbeat when nothing matched and no state changed."
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_quiet_hours(v)
+        return v
+
+
+_HHMM = r"([01]?\d|2[0-3]):([0-5]\d)"
+_QUIET_RE = re.compile(rf"^\s*{_HHMM}\s*-\s*{_HHMM}\s*$")
+
+
+def parse_quiet_hours(value: str) -> tuple[dt_time, dt_time]:
+    """``"22:00-07:00"`` -> (22:00, 07:00); the span may cross midnight."""
+    m = _QUIET_RE.match(value)
+    if not m:
+        raise ValueError(
+            f"quiet_hours {value!r} must be HH:MM-HH:MM in settings.timezone, e.g. 22:00-07:00"
+        )
+    start = dt_time(int(m.group(1)), int(m.group(2)))
+    end = dt_time(int(m.group(3)), int(m.group(4)))
+    if start == end:
+        raise ValueError(f"quiet_hours {value!r}: start and end are equal (an empty span)")
+    return start, end
 
 
 class Watchlist(_Model):
@@ -454,8 +541,20 @@ class _Located:
         return _ENV_RE.sub(repl, text)
 
 
+class _Constructor(RoundTripConstructor):
+    """Round-trip loading, but dates stay text: pydantic parses them, so an impossible
+    date (2026-13-01) is reported at its file:line:col instead of crashing the loader."""
+
+
+_Constructor.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda self, node: self.construct_scalar(node),
+)
+
+
 def _yaml() -> YAML:
     y = YAML(typ="rt")
+    y.Constructor = _Constructor
     y.allow_duplicate_keys = False
     return y
 
@@ -683,6 +782,20 @@ def _check_semantics(loc: _Located, data: Any) -> None:
                 "(digests are still built, recorded and logged)",
                 severity="warning",
             )
+        elif hook.get("format") == "apprise":
+            if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://\S", url):
+                loc.problem(
+                    ("digests", i, "webhook", "url"),
+                    f"digest {did!r}: with format apprise the url is an Apprise URL "
+                    "(e.g. mailto://user:pass@example.com, ntfy://topic, json://host/path)",
+                )
+            elif importlib.util.find_spec("apprise") is None:
+                loc.problem(
+                    ("digests", i, "webhook", "format"),
+                    f"digest {did!r}: format apprise needs the Apprise package: "
+                    "pip install 'catalyst-monitor[apprise]' (deliveries fail until then)",
+                    severity="warning",
+                )
         elif not re.match(r"^https?://[^\s/]+", url):
             loc.problem(
                 ("digests", i, "webhook", "url"),

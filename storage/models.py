@@ -203,6 +203,8 @@ class DeliveryRow(Base):
     # back the claim of one that died mid-POST instead of waiting for it to expire.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 'digest' (a scheduled digest) or 'alert' (an immediate alert, monitor/alerts.py).
+    kind: Mapped[str] = mapped_column(String(16), default="digest", server_default="digest")
 
 
 class DeliveryMatchRow(Base):
@@ -231,3 +233,75 @@ class AttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     elapsed_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CatalystStateRow(Base):
+    """A watch item's current catalyst state (monitor/state.py) and its evidence."""
+
+    __tablename__ = "catalyst_states"
+
+    watch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence: Mapped[list[int]] = mapped_column(JSON)  # match ids
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CatalystTransitionRow(Base):
+    """One change of a watch item's catalyst state; written once, never updated."""
+
+    __tablename__ = "catalyst_transitions"
+    __table_args__ = (
+        Index("ix_catalyst_transitions_watch_at", "watch_id", "at"),
+        Index("ix_catalyst_transitions_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    watch_id: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence: Mapped[list[int]] = mapped_column(JSON)  # match ids
+
+
+class MatchSnapshotRow(Base):
+    """The exact text a match was decided on, kept with the match (the evidence trail)."""
+
+    __tablename__ = "match_snapshots"
+
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))  # sha256 of title + "\n" + summary
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertLogRow(Base):
+    """One immediate alert queued for one digest; the unique key is the dedup rule: a story
+    alerts again only with more confirming sources or in another state."""
+
+    __tablename__ = "alert_log"
+    __table_args__ = (
+        UniqueConstraint(
+            "digest_id",
+            "watch_id",
+            "story_key",
+            "confirming_sources",
+            "state",
+            name="uq_alert_log_key",
+        ),
+        Index("ix_alert_log_digest_sent", "digest_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest_id: Mapped[str] = mapped_column(String(64))
+    watch_id: Mapped[str] = mapped_column(String(64))
+    story_key: Mapped[str] = mapped_column(String(80))
+    confirming_sources: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -36,7 +36,9 @@ from monitor.types import (
 )
 from storage.articles import ArticleMixin
 from storage.backtest import BacktestMixin
+from storage.catalysts import CatalystStore
 from storage.deliveries import DeliveryStore
+from storage.digests import DigestStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
 from storage.leases import LeaseMixin
@@ -48,6 +50,7 @@ from storage.models import (
     EntryRow,
     FeedRow,
     MatchRow,
+    MatchSnapshotRow,
     RevisionRow,
     SightingRow,
 )
@@ -84,7 +87,16 @@ def _insert_ids(
     return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
 
 
-class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, ArticleMixin):
+class Store(
+    FeedAdminMixin,
+    OpsMixin,
+    DeliveryStore,
+    DigestStore,
+    CatalystStore,
+    BacktestMixin,
+    LeaseMixin,
+    ArticleMixin,
+):
     """All persistence. Thread-safe: each call opens its own session."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -439,6 +451,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
                 )
             )
         match_rows: list[dict[str, Any]] = []
+        texts: list[tuple[str, str]] = []  # per match row: the text it was decided on
         for entry_id, item in sighted:
             if entry_id in pruned:
                 continue
@@ -460,7 +473,22 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
                         "created_at": now,
                     }
                 )
+                texts.append((item.data.title, item.data.summary))
         match_ids = _insert_ids(s, MatchRow, match_rows)
+        if match_ids:
+            s.execute(
+                insert(MatchSnapshotRow),
+                [
+                    {
+                        "match_id": mid,
+                        "title": title,
+                        "summary": summary,
+                        "text_sha256": sha256(f"{title}\n{summary}"),
+                        "fetched_at": now,
+                    }
+                    for mid, (title, summary) in zip(match_ids, texts, strict=True)
+                ],
+            )
         return IngestResult(update.feed_id, len(to_insert), len(sighted), tuple(match_ids))
 
     # --- matches ----------------------------------------------------------------------------
@@ -615,7 +643,9 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
         )
         pending = [self._to_match(m, e) for m, e in s.execute(q)]
         last_until = s.scalar(
-            select(func.max(DeliveryRow.window_until)).where(DeliveryRow.digest_id == row.id)
+            select(func.max(DeliveryRow.window_until)).where(
+                DeliveryRow.digest_id == row.id, DeliveryRow.kind == "digest"
+            )
         )
         return pending, last_until or row.created_at
 
@@ -648,6 +678,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
             window_until=r.window_until,
             body=r.body,
             parts_sent=r.parts_sent or 0,
+            kind=r.kind or "digest",
         )
 
     def queued_deliveries(self, digest_id: str | None = None) -> list[Delivery]:
@@ -666,14 +697,15 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
         return self._run("reading the outbox", fn)
 
     def due_deliveries(self, now: datetime) -> list[Delivery]:
-        """Per digest, its oldest pending delivery if its next attempt is due.
+        """Per digest and kind, its oldest pending delivery if its next attempt is due.
 
         Newer deliveries of a digest wait behind an older one that is backing off, so a
-        receiver always gets a digest's deliveries in order.
+        receiver always gets a digest's deliveries in order. Immediate alerts queue apart
+        from scheduled digests: an alert held by quiet hours never holds up a digest.
         """
-        by_digest: dict[str, Delivery] = {}
+        by_digest: dict[tuple[str, str], Delivery] = {}
         for d in self.queued_deliveries():
-            by_digest.setdefault(d.digest_id, d)
+            by_digest.setdefault((d.digest_id, d.kind), d)
         return [
             d for d in by_digest.values() if d.next_attempt_at is None or d.next_attempt_at <= now
         ]
@@ -722,7 +754,7 @@ class Store(FeedAdminMixin, OpsMixin, DeliveryStore, BacktestMixin, LeaseMixin, 
         def fn(s: Session) -> Delivery | None:
             q = (
                 select(DeliveryRow)
-                .where(DeliveryRow.digest_id == digest_id)
+                .where(DeliveryRow.digest_id == digest_id, DeliveryRow.kind == "digest")
                 .order_by(DeliveryRow.created_at.desc(), DeliveryRow.id.desc())
                 .limit(1)
             )

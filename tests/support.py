@@ -123,7 +123,11 @@ def write_watchlist(
     extra_watch: str = "",
     poll_interval: str = "15m",
     alert_max_age: str = "7d",
+    digest_extra: str = "    immediate: false\n",
+    settings_extra: str = "",
 ) -> Path:
+    """A watchlist for tests. Its digest takes no immediate alerts unless ``digest_extra``
+    says otherwise (tests of digests count exactly what the receiver got)."""
     feed_yaml = "\n".join(f"  - id: {fid}\n    url: {url}" for fid, url in feeds) or "  []"
     path.write_text(
         f"""\
@@ -133,7 +137,7 @@ settings:
   timezone: UTC
   poll_interval: {poll_interval}
   alert_max_age: {alert_max_age}
-feeds:
+{settings_extra}feeds:
 {feed_yaml}
 watch:
   - id: api-broadening
@@ -159,6 +163,6 @@ watch:
       url: "{hook_url}"
       format: json
       secret: {SECRET}
-"""
+{digest_extra}"""
     )
     return path

@@ -29,6 +29,8 @@ PURE = [
     "stance",
     "backtest",
     "extract",
+    "state",
+    "alerts",
 ]
 LEAVES = ["errors", "types"]
 COMPOSITION_ROOTS = ["scheduler", "cli", "__main__"]  # and every cli_<area> module

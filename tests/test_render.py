@@ -317,7 +317,7 @@ def inert_slack(messages, links: int) -> None:
             stripped = re.sub(r">(\n|$)", r"\1", stripped)
             assert "<" not in stripped and ">" not in stripped, text
             assert "@everyone" not in text and "@here" not in text and "@channel" not in text
-            assert not re.search(r"[*_~`]", re.sub(r"^\*[^*\n]*\* \(\d+ stor(?:y|ies)\)", "", text))
+            assert not re.search(r"[*_~`]", re.sub(r"^\*[^*\n]*\*( \([^()]*\))?", "", text))
             assert "\n\n" not in text
     assert sum(m.body.count(f"<{LINK}|") for m in messages) == links
 
@@ -331,11 +331,16 @@ def inert_discord(messages, links: int) -> None:
                 assert "@everyone" not in text and "@here" not in text
             desc = e["description"]
             unescaped = re.sub(r"\\.", "", desc)  # drop every backslash escape
+            # Our own parentheses around a change's reason ("Changed: a → b (reason)").
+            unescaped = re.sub(r"(?m)^(Changed: [^\n]*?) \(([^\n]*)\)$", r"\1 \2", unescaped)
             # What is left of the Markdown is ours: "• [" ... "](" LINK ")".
             ours = re.sub(r"• \[|\]\(https://news\.example\.com/story\)", "", unescaped)
             assert not re.search(r"[\[\]()<>*_~`|]", ours), desc
             # Every line starts with our own text, never with feed text (a heading, quote...).
-            assert all(ln == "" or ln.startswith(("• ", "via ")) for ln in desc.split("\n")), desc
+            assert all(
+                ln == "" or ln.startswith(("• ", "via ", "State: ", "Changed: ", "+"))
+                for ln in desc.split("\n")
+            ), desc
             assert "@everyone" not in desc and "@here" not in desc
     assert sum(m.body.count(f"]({LINK})") for m in messages) == links
 
