@@ -13,8 +13,11 @@ revision, because pickling it for every call costs about as much as a parse.
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -44,6 +47,17 @@ def ignore_stop_signals() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ignoring SIGTERM means a worker would outlive a parent that was SIGKILLed (OOM
+    # killer, `kill -9`) and sit on its memory forever: exit when re-parented.
+    threading.Thread(
+        target=_exit_when_orphaned, args=(os.getppid(),), name="orphan-watch", daemon=True
+    ).start()
+
+
+def _exit_when_orphaned(parent: int, every: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def prepare_entries(
