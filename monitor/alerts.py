@@ -155,10 +155,19 @@ def plan_alerts(
     if transition is not None:
         evidence = set(transition.evidence_match_ids)
         told = next((s for s in stories if evidence & {m.id for m in s.matches}), None)
-        wanted.append(("state", told))
+        backing = [m for s in stories for m in s.matches if m.id in evidence]
+        # A change resting only on a feed's old backlog (matches older than alert_max_age,
+        # recorded but never sent) is not news: no alert, as the digest does not list it
+        # on its own. Overdue is always news.
+        if transition.to_state == "overdue" or not backing or any(m.alert for m in backing):
+            wanted.append(("state", told))
+        else:
+            told = None
     if item.priority == "high":
         for s in stories:
-            if s is not told and any(m.id in new and m.stance == "event" for m in s.matches):
+            if s is not told and any(
+                m.id in new and m.stance == "event" and m.alert for m in s.matches
+            ):
                 wanted.append(("event", s))
     drafts = []
     for kind, story in wanted:

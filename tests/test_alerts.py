@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -415,6 +415,32 @@ def test_plan_alerts_keys() -> None:
         ("e103", None, "event"),
     ]
     assert json.loads(drafts[1].body)["state_changed"] is None
+
+
+def test_backlog_alone_does_not_alert() -> None:
+    """Matches older than alert_max_age (a new feed's backlog) are recorded and may set the
+    state, but neither a change resting only on them nor their events alert; overdue does."""
+    old = [
+        replace(m(1, "event", RT), alert=False),
+        replace(m(2, "event", FT, hours=1), alert=False),
+    ]
+    stories = stories_of(old)
+    st = catalyst_state("w", old, now=T)
+    it = AlertItem("w", "W", priority="high")
+    targets = [AlertTarget("a")]
+    t = Transition(9, "w", "no_signal", "confirmed", T, "2 outlets", (1, 2))
+    assert (
+        plan_alerts(it, st, t, stories, {1, 2}, targets, now=T, tz="UTC", new_id=lambda: "x") == []
+    )
+    # One fresh match among the evidence makes it news again.
+    mixed = [old[0], m(2, "event", FT, hours=1)]
+    drafts = plan_alerts(
+        it, st, t, stories_of(mixed), {1, 2}, targets, now=T, tz="UTC", new_id=lambda: "x"
+    )
+    assert [json.loads(d.body)["kind"] for d in drafts] == ["state"]
+    overdue = Transition(10, "w", "reported", "overdue", T, "overdue", (1,))
+    [d] = plan_alerts(it, st, overdue, stories, (), targets, now=T, tz="UTC", new_id=lambda: "x")
+    assert d.story_key == "t10"
 
 
 def test_alert_body_shape() -> None:
