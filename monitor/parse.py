@@ -219,16 +219,47 @@ def _from_string(value: Any) -> datetime | None:
     return _from_struct(_feedparser_date(value))
 
 
+_ELLIPSES = ("[…]", "[...]", "…", "...")
+_ELLIPSES_RE = re.compile(r"(?:\s*(?:\[…\]|\[\.\.\.\]|…|\.\.\.))+$")
+
+
+def _without_ellipses(text: str) -> str:
+    """``_ELLIPSES_RE.sub("", text)``: trailing "…", "...", "[…]", "[...]" (and the space
+    before each) removed. Read from the end, not by the regex: the regex tries its match at
+    every character of a long summary, which cost ~5 % of a cold poll cycle. The tokens
+    are told apart by their last character, so the reading from the end is unique."""
+    if text.endswith("\n"):  # "$" also matches before a final newline: leave it to re
+        return _ELLIPSES_RE.sub("", text)
+    end = len(text)
+    while True:
+        for token in _ELLIPSES:
+            if text.endswith(token, 0, end):
+                end -= len(token)
+                while end and text[end - 1].isspace():  # \s and isspace() agree
+                    end -= 1
+                break
+        else:
+            return text[:end]
+
+
+def _rstrip_dots(text: str) -> str:
+    r"""``re.sub(r"[\s.…\[\]]+$", "", text)`` without a regex scan of the whole text."""
+    end = len(text)
+    while end and (text[end - 1] in ".…[]" or text[end - 1].isspace()):
+        end -= 1
+    return text[:end]
+
+
 def _join_texts(parts: Iterable[str]) -> str:
     """Join summary and content texts, dropping one that repeats or truncates another."""
     kept: list[str] = []
     for part in parts:
         if not part:
             continue
-        stem = re.sub(r"(?:\s*(?:\[…\]|\[\.\.\.\]|…|\.\.\.))+$", "", part)
+        stem = _without_ellipses(part)
         if any(stem in k or k.startswith(stem) for k in kept):
             continue
-        kept = [k for k in kept if re.sub(r"[\s.…\[\]]+$", "", k) not in part]
+        kept = [k for k in kept if _rstrip_dots(k) not in part]
         kept.append(part)
     return _fit("\n\n".join(kept), _SUMMARY_MAX)  # clean parts joined stay clean
 

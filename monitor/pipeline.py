@@ -18,7 +18,8 @@ One refresh of one feed, and one digest, in order::
       -> store.record_attempt (delivered, or next attempt with backoff, or failed)
 
 The event loop only waits on the network. Parsing and matching (CPU) run in an executor,
-database calls (blocking) in threads via ``asyncio.to_thread``. Every matching decision is
+database calls (blocking) in threads via ``asyncio.to_thread``; refreshes are written
+in batches by one writer (``StateBatcher``). Every matching decision is
 made before the transaction that stores the entries, so a crash can never leave an entry
 stored without its matches. Errors are state: a failing feed is recorded on the feed and
 backs off; it never stops the others.
@@ -167,15 +168,28 @@ class Context:
 
 
 class StateBatcher:
-    """Writes refreshes that carry no entries (304s, unchanged bodies, errors) together:
-    those that arrive within ``delay`` seconds share one transaction (at most ``limit``).
-    Refreshes with entries keep a transaction of their own, so one bad feed cannot undo
-    another's entries."""
+    """Writes refreshes in batches: those that arrive within ``delay`` seconds share one
+    transaction (at most ``limit`` refreshes and about ``max_entries`` entries).
 
-    def __init__(self, store: StorePort, delay: float = 0.02, limit: int = 500) -> None:
+    A cold cycle of 1,000 feeds is 1,000 refreshes with entries and a warm one 1,000 small
+    state updates; one transaction and one thread hop each cost more than the writes
+    (profiled in docs/notes/issue-5-perf.md), and concurrent transactions only queue on
+    SQLite's write lock. One task writes, so there is never more than one writer of ours.
+    If a batch fails, each of its refreshes is written again in a transaction of its own,
+    so one bad feed cannot undo another's entries and each waiter learns its own outcome.
+    """
+
+    def __init__(
+        self,
+        store: StorePort,
+        delay: float = 0.02,
+        limit: int = 500,
+        max_entries: int = 5000,
+    ) -> None:
         self.store = store
         self.delay = delay
         self.limit = limit
+        self.max_entries = max_entries
         self._pending: list[tuple[FeedUpdate, asyncio.Future[IngestResult]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -186,23 +200,52 @@ class StateBatcher:
             self._task = asyncio.create_task(self._flush())
         return await future
 
+    def _take(self) -> list[tuple[FeedUpdate, asyncio.Future[IngestResult]]]:
+        n = entries = 0
+        while n < min(len(self._pending), self.limit):
+            entries += len(self._pending[n][0].entries)
+            n += 1
+            if entries >= self.max_entries:
+                break
+        batch, self._pending = self._pending[:n], self._pending[n:]
+        return batch
+
     async def _flush(self) -> None:
         try:
             await asyncio.sleep(self.delay)
             while self._pending:
-                batch, self._pending = self._pending[: self.limit], self._pending[self.limit :]
+                batch = self._take()
                 try:
-                    results = await asyncio.to_thread(self.store.ingest_many, [u for u, _ in batch])
-                except Exception as exc:  # StorageError, or a bug: every waiter learns it
+                    results = await asyncio.to_thread(self._write, [u for u, _ in batch])
+                except Exception as exc:  # a bug: every waiter learns it
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
-                else:
-                    for (_, fut), res in zip(batch, results, strict=True):
-                        if not fut.done():
-                            fut.set_result(res)
+                    continue
+                for (_, fut), res in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(res, BaseException):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
         finally:
             self._task = None
+
+    def _write(self, updates: list[FeedUpdate]) -> list[IngestResult | StorageError]:
+        """In a worker thread: the batch in one transaction, else each on its own."""
+        if len(updates) > 1:
+            try:
+                return list(self.store.ingest_many(updates))
+            except StorageError:
+                pass  # written again one by one below: only the bad one fails
+        out: list[IngestResult | StorageError] = []
+        for u in updates:
+            try:
+                out.append(self.store.ingest(u))
+            except StorageError as exc:
+                out.append(exc)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,10 +455,7 @@ async def _record(
     ctx: Context, update: FeedUpdate, started: float, report: PollReport
 ) -> PollReport:
     try:
-        if update.entries:
-            res = await asyncio.to_thread(ctx.store.ingest, update)
-        else:
-            res = await ctx.states().record(update)
+        res = await ctx.states().record(update)
     except StorageError as exc:
         # Nothing of this refresh was written; the lease expires and the feed is retried.
         report = replace(report, error=f"not recorded: {exc}")

@@ -1,7 +1,7 @@
 """Feed text to plain text: HTML stripping and hostile-character cleaning.
 
-Owns: :func:`html_to_text` (HTML fragment → readable plain text, stdlib ``html.parser``
-only) and :func:`clean_text` (removes characters that hide or reorder text, collapses
+Owns: :func:`html_to_text` (HTML fragment → readable plain text, one pass of a
+linear regex, stdlib only) and :func:`clean_text` (removes characters that hide or reorder text, collapses
 whitespace, bounds the length). Both are pure and never raise on any ``str`` input.
 
 Does not own: escaping text for a target format (Slack, Discord, Markdown); the digest
@@ -15,7 +15,7 @@ split a watched word ("Ap\u200bple") so a keyword matcher misses it. Both are re
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from html import unescape as _unescape
 
 __all__ = ["clean_text", "html_to_text"]
 
@@ -38,45 +38,6 @@ _LINE = frozenset({"br", "li", "tr", "dt", "dd", "option"})
 _SPACED = frozenset({"td", "th", "label", "button", "input", "textarea"})
 
 
-class _TextExtractor(HTMLParser):
-    """Collects text nodes; block boundaries become newlines, cells become spaces."""
-
-    def __init__(self) -> None:
-        # convert_charrefs=True: entities in text are unescaped by the parser, including
-        # ones split across feed() calls.
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skip_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skip_depth += 1
-        elif tag in _BLOCK or tag in _LINE:
-            self.parts.append("\n")
-        elif tag in _SPACED:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <br/>, <hr/>, <script/>: a self-closed skip element has no content to skip.
-        if tag in _BLOCK or tag in _LINE:
-            self.parts.append("\n")
-        elif tag in _SPACED:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            if self.skip_depth:
-                self.skip_depth -= 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-        elif tag in _SPACED:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip_depth:
-            self.parts.append(data)
-
-
 def html_to_text(html: str) -> str:
     """Return the visible text of an HTML fragment as plain text.
 
@@ -90,51 +51,105 @@ def html_to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return clean_text(html)
-    parser = _TextExtractor()
-    parser.feed(_defuse(html))
-    parser.close()
-    return clean_text("".join(parser.parts))
+    return clean_text("".join(_text_parts(html)))
 
 
-# html.parser before CPython 3.11.13/3.12.11/3.13.5 takes quadratic time on markup with
-# many unterminated constructs (CVE-2025-6069: "<a<a<a...", "</</...", "<?<?..."), and its
-# quote-aware attribute scanning is quadratic on '<a b="x>"' repeated. Measured here on
-# 3.11.7: 200 KB of "<a" took 29 s, 200 KB of '<a b="x>"' 99 s. _defuse rewrites the input
-# in linear time (possessive regexes that never scan past the next "<") so that the
-# parser only ever sees attribute-free tags, "&lt;" and text:
+# One linear pass of a possessive regex over the markup; see _text_parts.
 #   - comments are removed (an unterminated one swallows the rest, as in browsers);
 #   - declarations, processing instructions and CDATA markers ("<!...>", "<?...>") are
 #     removed;
-#   - a tag is re-emitted as "<name>", "</name>" or "<name/>" without its attributes
-#     (we never read attributes);
-#   - any other "<" is escaped as "&lt;" and so stays visible as text.
+#   - a tag is reduced to its lowercased name (we never read attributes);
+#   - any other "<" is text (escaped as "&lt;" before unescaping, as the rewrite did).
+# Why not html.parser: before CPython 3.11.13/3.12.11/3.13.5 it takes quadratic time on
+# markup with many unterminated constructs (CVE-2025-6069: "<a<a<a...", "</</...",
+# "<?<?..."), and its quote-aware attribute scanning is quadratic on '<a b="x>"' repeated
+# (measured on 3.11.7: 200 KB of "<a" took 29 s, 200 KB of '<a b="x>"' 99 s). Until
+# issue 5 this module rewrote the markup with the regex below and then ran html.parser
+# over the result; reading the regex's matches directly gives the same text (checked
+# against that implementation in tests/test_text.py) at about a third of the cost, which
+# mattered: converting feed HTML was the largest cost of a cold poll cycle.
 _MARKUP_RE = re.compile(
     r"""
-    (?P<comment> <!--(?s:.*?)(?:-->|\Z) )
-  | (?P<decl> <[!?][^<>]*+> )
-  | <(?P<close>/?)(?P<name>[A-Za-z][^\s/<>]*+)
-       (?P<attrs>(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+)>
-  | (?P<lt> < )
+    <(?:  # one literal "<" first: search() then skips to each "<" at C speed
+        (?P<comment> !--(?s:.*?)(?:-->|\Z) )
+      | (?P<decl> [!?][^<>]*+> )
+      | (?P<close>/?)(?P<name>[A-Za-z][^\s/<>]*+)
+          (?P<attrs>(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+)>
+    )
     """,
     re.VERBOSE,
 )
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]*")
+# Elements whose content is raw text up to their end tag (html.parser's CDATA elements):
+# markup inside them is not markup.
+_RAW_TEXT = frozenset({"script", "style"})
 
 
-def _normalise(m: re.Match[str]) -> str:
-    if m.group("comment") is not None or m.group("decl") is not None:
-        return ""
-    if m.group("lt") is not None:
-        return "&lt;"
+def _text_parts(html: str) -> list[str]:
+    """The text pieces of ``html``: data (unescaped), "\n" for block and line boundaries,
+    " " around table cells; content of _SKIP elements dropped."""
+    parts: list[str] = []
+    data: list[str] = []  # raw text since the last tag, unescaped when a tag ends it
+    skip_depth = 0
+    raw_text: str | None = None  # inside <script>/<style>: everything up to its end tag
+    pos = 0  # end of the last markup read
+    search = _MARKUP_RE.search
+    # search() tries the alternatives at each "<" in C, so a run of "<" that starts no
+    # markup ("<a<a<a...") costs no Python step per "<"; possessive quantifiers that never
+    # pass the next "<" keep each attempt, and so the whole scan, linear.
+    while (m := search(html, pos)) is not None:
+        start, end = m.start(), m.end()
+        if raw_text is not None:
+            pos = end
+            if m.group("close") and _tag_name(m) == raw_text:
+                raw_text = None
+                if skip_depth:
+                    skip_depth -= 1
+            continue
+        if start > pos:
+            data.append(html[pos:start].replace("<", "&lt;"))
+        pos = end
+        if m.group("name") is None:
+            continue  # a comment or declaration: gone, the text around it joins
+        if data:
+            if not skip_depth:
+                text = "".join(data)
+                parts.append(_unescape(text) if "&" in text else text)
+            data.clear()
+        name = _tag_name(m)
+        if m.group("close"):  # end tag
+            if name in _SKIP:
+                if skip_depth:
+                    skip_depth -= 1
+            elif name in _BLOCK:
+                parts.append("\n")
+            elif name in _SPACED:
+                parts.append(" ")
+        elif m.group("attrs").endswith("/"):  # <br/>, <script/>: nothing to skip
+            if name in _BLOCK or name in _LINE:
+                parts.append("\n")
+            elif name in _SPACED:
+                parts.append(" ")
+        elif name in _SKIP:
+            skip_depth += 1
+            if name in _RAW_TEXT:
+                raw_text = name
+        elif name in _BLOCK or name in _LINE:
+            parts.append("\n")
+        elif name in _SPACED:
+            parts.append(" ")
+    if raw_text is None:
+        if pos < len(html):
+            data.append(html[pos:].replace("<", "&lt;"))
+        if data and not skip_depth:
+            text = "".join(data)
+            parts.append(_unescape(text) if "&" in text else text)
+    return parts
+
+
+def _tag_name(m: re.Match[str]) -> str:
     named = _NAME_RE.match(m.group("name").lower())
-    name = named.group(0) if named else "x"
-    if m.group("close"):
-        return f"</{name}>"
-    return f"<{name}/>" if m.group("attrs").endswith("/") else f"<{name}>"
-
-
-def _defuse(html: str) -> str:
-    return _MARKUP_RE.sub(_normalise, html)
+    return named.group(0) if named else "x"
 
 
 # Characters removed outright (besides categories Cc/Cs handled below):
@@ -152,8 +167,6 @@ _REMOVE_RE = re.compile(
     "[\u202a-\u202e\u2066-\u2069\u200b-\u200d\u2060-\u2064\ufeff\u180e\u00ad\ufffe\uffff]"
 )
 _LINE_BREAKS_RE = re.compile("\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
-_HSPACE_RE = re.compile(r"[^\S\n]+")  # any whitespace except newline
-_SPACE_AROUND_NL_RE = re.compile(r" *\n *")
 _MANY_NL_RE = re.compile(r"\n{3,}")
 
 
@@ -183,9 +196,17 @@ def clean_text(s: str, max_len: int = 20000) -> str:
         s = _LINE_BREAKS_RE.sub("\n", s)
         s = _REMOVE_RE.sub("", s)
         s = _CONTROL_RE.sub("", s)
-    s = _HSPACE_RE.sub(" ", s)
-    s = _SPACE_AROUND_NL_RE.sub("\n", s)
-    s = _MANY_NL_RE.sub("\n\n", s).strip()
+    # Whitespace other than newline collapses to one space, lines lose their leading and
+    # trailing spaces, at most one blank line in a row, both ends stripped. What is left
+    # here that str.split() splits on is exactly what the regex \s matches (both use
+    # Py_UNICODE_ISSPACE), minus the newline handled per line.
+    if "\n" not in s:
+        s = " ".join(s.split())
+    else:
+        s = "\n".join([" ".join(line.split()) for line in s.split("\n")])
+        if "\n\n\n" in s:
+            s = _MANY_NL_RE.sub("\n\n", s)
+        s = s.strip()
     if max_len <= 0:
         return ""
     if len(s) > max_len:

@@ -282,3 +282,14 @@ def test_out_of_date_schema_is_refused(db_url: str) -> None:
     s.close()
     with pytest.raises(StorageError, match="monitor db upgrade"):
         Store.open(db_url)
+
+
+def test_head_revision_read_from_the_files_is_alembics() -> None:
+    """`monitor poll` checks the schema without importing Alembic: the head it reads from
+    storage/migrations/versions must be the one Alembic computes."""
+    from alembic.script import ScriptDirectory
+
+    from storage.engine import _alembic_config, _head_from_files
+
+    assert _head_from_files() is not None
+    assert _head_from_files() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
