@@ -41,6 +41,7 @@ from monitor.pipeline import (
     Context,
     PollReport,
     attempt_delivery,
+    check_catalysts,
     digest_builder,
     flush_digest,
     load_catalysts,
@@ -223,6 +224,9 @@ async def _send_digests(wl: LoadedWatchlist, store: Store, digests: Sequence) ->
     limits = FetchLimits()
     async with build_client(limits, USER_AGENT) as client:
         ctx = Context(store, client, wl, limits)
+        # A cron-only setup (no daemon) must see passed deadlines too: overdue items are
+        # recorded (and their alerts queued) before the digest is built.
+        await check_catalysts(ctx, force=True)
         for d in digests:
             older = await flush_digest(ctx, d.id)
             for x in older:

@@ -538,3 +538,25 @@ def test_daemon_sends_alerts_within_a_poll_cycle(httpserver: HTTPServer, tmp_pat
     log = d.log.read_text()
     assert "Traceback" not in log
     assert "catalyst watch=api-broadening change=" in log
+
+
+def test_cron_only_digest_sees_a_passed_deadline(
+    httpserver: HTTPServer, tmp_path: Path, db_url: str, monkeypatch
+) -> None:
+    """No daemon: ``monitor digest`` from cron re-evaluates passed deadlines first, so the
+    digest it sends says the catalyst is overdue."""
+    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
+    receiver = Receiver()
+    hook = receiver.install(httpserver)
+    path = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("wire", httpserver.url_for("/wire.xml"))],
+        hook_url=hook,
+        database=db_url,
+        extra_watch=LARGE.replace("2026-11-30", "2026-01-15"),
+    )
+    assert main(["digest", "--config", str(path)]) == 0
+    digests = [r.verify() for r in receiver.received if r.json["schema"].endswith("digest@1")]
+    [item] = [w for d in digests for w in d["watch_items"] if w["id"] == "larger-model"]
+    assert item["state"] == "overdue" and item["state_changed"]["to"] == "overdue"
+    assert item["expected_by"] == "2026-01-15"
