@@ -136,8 +136,8 @@ def test_a_state_change_without_matches_is_delivered(
 ) -> None:
     receiver, config, _ = world(httpserver, tmp_path, "json", [], glasses_extra=OVERDUE_ITEM)
     run(capsys, "poll", "--config", str(config))
-    assert run(capsys, "digest", "--config", str(config))[1].strip() == "daily: nothing pending"
-    run_deadline_check(config)
+    # No daemon ran the deadline check: `monitor digest` (cron) re-evaluates passed
+    # deadlines itself before building, so this digest already says overdue.
     assert run(capsys, "digest", "--config", str(config))[0] == 0
     [r] = receiver.received
     body = r.verify()
