@@ -198,10 +198,11 @@ class Daemon:
             await client.aclose()
             executor.shutdown(wait=True)
             logs.event(logging.INFO, "daemon.stop", ticks=self.ticks)
-            # Only now: a second SIGTERM/SIGINT while draining (`timeout` and Ctrl-C send the
-            # signal to the whole group, so one arrives twice) must not kill us mid-shutdown.
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            # The handlers stay installed until asyncio.run closes the loop (which removes
+            # them): a second SIGTERM/SIGINT (`timeout` and Ctrl-C signal the whole group,
+            # so one arrives twice) only asks again for the stop under way. Removing them
+            # here restored the default action while asyncio.run was still joining the
+            # executor threads, and a late signal killed a clean exit (-15).
 
     def _apply_watchlist(self, new: LoadedWatchlist) -> None:
         """New criteria from ``Reloader`` (in a worker thread): sync feeds, then swap."""
