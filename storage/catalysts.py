@@ -207,20 +207,39 @@ class CatalystStore:
         """
 
         def fn(s: Session) -> list[str]:
+            def logged(d: AlertDraft, key: str) -> bool:
+                """Was this alert (digest, item, story key, sources, state) queued before?"""
+                return (
+                    s.scalar(
+                        select(AlertLogRow.id).where(
+                            AlertLogRow.digest_id == d.digest_id,
+                            AlertLogRow.watch_id == d.watch_id,
+                            AlertLogRow.story_key == key,
+                            AlertLogRow.confirming_sources == d.confirming_sources,
+                            AlertLogRow.state == d.state,
+                        )
+                    )
+                    is not None
+                )
+
+            def log(d: AlertDraft, key: str) -> None:
+                s.add(
+                    AlertLogRow(
+                        digest_id=d.digest_id,
+                        watch_id=d.watch_id,
+                        story_key=key,
+                        confirming_sources=d.confirming_sources,
+                        state=d.state,
+                        delivery_id=d.delivery_id,
+                        sent_at=now,
+                    )
+                )
+
             out = []
             hour_ago = now - timedelta(hours=1)
             counts: dict[str, int] = {}
             for d in drafts:
-                seen = s.scalar(
-                    select(AlertLogRow.id).where(
-                        AlertLogRow.digest_id == d.digest_id,
-                        AlertLogRow.watch_id == d.watch_id,
-                        AlertLogRow.story_key == d.story_key,
-                        AlertLogRow.confirming_sources == d.confirming_sources,
-                        AlertLogRow.state == d.state,
-                    )
-                )
-                if seen is not None:
+                if logged(d, d.story_key):
                     out.append("duplicate")
                     continue
                 if d.max_per_hour is not None:
@@ -241,17 +260,7 @@ class CatalystStore:
                         out.append("capped")
                         continue
                 counts[d.digest_id] = counts.get(d.digest_id, 0) + 1
-                s.add(
-                    AlertLogRow(
-                        digest_id=d.digest_id,
-                        watch_id=d.watch_id,
-                        story_key=d.story_key,
-                        confirming_sources=d.confirming_sources,
-                        state=d.state,
-                        delivery_id=d.delivery_id,
-                        sent_at=now,
-                    )
-                )
+                log(d, d.story_key)
                 s.add(
                     DeliveryRow(
                         id=d.delivery_id,
@@ -269,27 +278,8 @@ class CatalystStore:
                 )
                 if d.story_ref is not None and d.story_ref != d.story_key:
                     s.flush()
-                    also = s.scalar(
-                        select(AlertLogRow.id).where(
-                            AlertLogRow.digest_id == d.digest_id,
-                            AlertLogRow.watch_id == d.watch_id,
-                            AlertLogRow.story_key == d.story_ref,
-                            AlertLogRow.confirming_sources == d.confirming_sources,
-                            AlertLogRow.state == d.state,
-                        )
-                    )
-                    if also is None:
-                        s.add(
-                            AlertLogRow(
-                                digest_id=d.digest_id,
-                                watch_id=d.watch_id,
-                                story_key=d.story_ref,
-                                confirming_sources=d.confirming_sources,
-                                state=d.state,
-                                delivery_id=d.delivery_id,
-                                sent_at=now,
-                            )
-                        )
+                    if not logged(d, d.story_ref):
+                        log(d, d.story_ref)
                 s.flush()
                 out.append("queued")
             return out
