@@ -31,12 +31,11 @@ from monitor import (
     cli_ops,
     cli_watch,
     logs,
-    web,
 )
 from monitor.deliver import new_secret
 from monitor.digest import iso, new_delivery_id, render_text
 from monitor.errors import ConfigError, MonitorError, StorageError
-from monitor.fetch import FetchLimits, build_client
+from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     PollReport,
@@ -51,8 +50,9 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
+from monitor.prepare import parse_executor
 from monitor.render import FORMATS, render
-from monitor.scheduler import LEASE, USER_AGENT, Daemon, parse_executor
+from monitor.schedule import LEASE
 from monitor.types import FeedState, Match
 from monitor.watchlist import (
     LoadedWatchlist,
@@ -94,6 +94,11 @@ def http_listen(args: argparse.Namespace, wl: LoadedWatchlist | None) -> str | N
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # The daemon's modules (APScheduler, Starlette, uvicorn) load only for `run`: every
+    # short command, `poll` above all, starts faster without them.
+    from monitor import web
+    from monitor.scheduler import Daemon
+
     wl = _load(args)
     lock = None
     # SQLite: one daemon per database file. PostgreSQL: any number of replicas share the

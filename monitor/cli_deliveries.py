@@ -18,9 +18,8 @@ from rich.table import Table
 
 from monitor.digest import iso
 from monitor.errors import MonitorError
-from monitor.fetch import FetchLimits, build_client
+from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import Context, attempt_delivery, utcnow
-from monitor.scheduler import USER_AGENT
 from monitor.types import Delivery
 from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist
 from storage.deliveries import STATUSES

@@ -17,8 +17,7 @@ import httpx
 
 from monitor.discover import feed_links, suggest_id
 from monitor.errors import ConfigError, ConfigProblem, FetchError, MonitorError, ParseError
-from monitor.fetch import FetchLimits, build_client, fetch_feed
-from monitor.scheduler import USER_AGENT
+from monitor.fetch import USER_AGENT, FetchLimits, build_client, fetch_feed
 from monitor.types import FetchResult
 from monitor.watchlist import config_path, load_watchlist
 from monitor.watchlist_edit import add_feeds

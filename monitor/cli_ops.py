@@ -18,7 +18,6 @@ from typing import Any
 from monitor import logs
 from monitor.errors import ConfigError
 from monitor.watchlist import config_path, load_watchlist, parse_duration, parse_listen
-from monitor.web import probe_url
 from storage.store import Store
 
 
@@ -109,6 +108,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        from monitor.web import probe_url  # Starlette/uvicorn: only when needed
+
         url = probe_url(*parse_listen(listen))
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as resp:

@@ -55,6 +55,7 @@ from monitor.types import FetchResult
 __all__ = [
     "ACCEPT",
     "ACCEPT_ENCODING",
+    "USER_AGENT",
     "FetchLimits",
     "build_client",
     "fetch_feed",
@@ -69,6 +70,7 @@ ACCEPT = (
     "application/json;q=0.7, */*;q=0.1"
 )
 
+USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
 # brotli < 1.2 has no output limit on Decompressor.process: a bomb could not be bounded.
 BROTLI = _brotli is not None and hasattr(_brotli.Decompressor(), "can_accept_more_data")
 # Only what _Inflater decodes; never zstd, even when a package for it is installed.

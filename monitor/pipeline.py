@@ -83,6 +83,7 @@ class StorePort(CatalystPort, Protocol):
     ) -> None: ...
     def ingest(self, update: FeedUpdate) -> IngestResult: ...
     def ingest_many(self, updates: Sequence[FeedUpdate]) -> list[IngestResult]: ...
+    def record_states(self, updates: Sequence[FeedUpdate]) -> list[IngestResult]: ...
     def seen_entries(
         self, feed_id: str, candidates: Sequence[tuple[str, str | None]]
     ) -> set[str]: ...
@@ -233,7 +234,31 @@ class StateBatcher:
             self._task = None
 
     def _write(self, updates: list[FeedUpdate]) -> list[IngestResult | StorageError]:
-        """In a worker thread: the batch in one transaction, else each on its own."""
+        """In a worker thread. Plain refreshes (``FeedUpdate.plain``: a 304, an unchanged
+        body) go to the store's bulk state write, the rest to ``_write_full``; a feed with
+        refreshes of both kinds in one batch sends them all the full way, in order."""
+        plain = [i for i, u in enumerate(updates) if u.plain]
+        rest = [i for i, u in enumerate(updates) if not u.plain]
+        if (
+            plain
+            and rest
+            and {updates[i].feed_id for i in plain} & {updates[i].feed_id for i in rest}
+        ):
+            plain, rest = [], list(range(len(updates)))
+        out: list[IngestResult | StorageError | None] = [None] * len(updates)
+        if plain:
+            try:
+                written = self.store.record_states([updates[i] for i in plain])
+                for i, res in zip(plain, written, strict=True):
+                    out[i] = res
+            except StorageError:
+                rest = sorted(rest + plain)  # written again the full way: only the bad one fails
+        for i, res2 in zip(rest, self._write_full([updates[i] for i in rest]), strict=True):
+            out[i] = res2
+        return [r for r in out if r is not None]
+
+    def _write_full(self, updates: list[FeedUpdate]) -> list[IngestResult | StorageError]:
+        """The batch in one transaction, else each on its own."""
         if len(updates) > 1:
             try:
                 return list(self.store.ingest_many(updates))

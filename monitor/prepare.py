@@ -13,12 +13,14 @@ revision, because pickling it for every call costs about as much as a parse.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import signal
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -31,11 +33,28 @@ __all__ = [
     "ignore_stop_signals",
     "match_entries",
     "match_in_worker",
+    "parse_executor",
     "prepare_entries",
     "prepare_in_worker",
 ]
 
 _MATCHERS: dict[str, Matcher] = {}  # in a worker process: revision -> matcher
+
+
+def parse_executor(workers: int) -> Executor:
+    """Where parsing and matching run: ``workers`` processes (spawned, so they start without
+    our threads, sockets or database connections), or one thread when ``workers`` is 0.
+
+    The processes start on the first submitted body (``ProcessPoolExecutor`` spawns on
+    demand), so a cycle in which every feed answers 304 never starts one: a worker's
+    imports (lxml, feedparser) cost more CPU than such a whole cycle's parsing needs."""
+    if workers <= 0:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=ignore_stop_signals,
+    )
 
 
 def ignore_stop_signals() -> None:

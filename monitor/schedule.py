@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from monitor.watchlist import cron_trigger
 
+# How long a replica holds a feed or delivery it works on (``monitor run --lease``).
+LEASE = timedelta(minutes=5)
 ERROR_BACKOFF_CAP = timedelta(hours=6)
 RETRY_AFTER_CAP = timedelta(hours=24)
 

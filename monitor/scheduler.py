@@ -21,19 +21,17 @@ import asyncio
 import contextlib
 import gc
 import logging
-import multiprocessing
 import os
 import signal
 import socket
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import logs
-from monitor.fetch import FetchLimits, build_client
+from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     attempt_delivery,
@@ -45,8 +43,9 @@ from monitor.pipeline import (
     sync_watchlist,
     utcnow,
 )
-from monitor.prepare import ignore_stop_signals
+from monitor.prepare import parse_executor
 from monitor.reload import Reloader
+from monitor.schedule import LEASE
 from monitor.types import Delivery, FeedState
 from monitor.watchlist import LoadedWatchlist
 from monitor.web import HttpService
@@ -58,22 +57,6 @@ def _queue(delivery: Delivery) -> str:
     """One delivery in flight per digest and kind: a digest's alerts and its scheduled
     digests are two queues, each in order."""
     return f"{delivery.digest_id}:{delivery.kind}"
-
-
-USER_AGENT = "CatalystMonitor/0.1 (+https://github.com/catalyst-monitor/catalyst-monitor)"
-LEASE = timedelta(minutes=5)
-
-
-def parse_executor(workers: int) -> Executor:
-    """Where parsing and matching run: ``workers`` processes (spawned, so they start without
-    our threads, sockets or database connections), or one thread when ``workers`` is 0."""
-    if workers <= 0:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=ignore_stop_signals,
-    )
 
 
 def _alive(pid: int) -> bool:

@@ -153,6 +153,19 @@ class FeedUpdate:
     gone: bool = False  # 410 Gone: stop polling until the URL changes or a re-enable
     update_gap: float | None = None  # seconds; None keeps the stored value
 
+    @property
+    def plain(self) -> bool:
+        """Nothing but the schedule, status, validators or URL changes (a 304, or a 200
+        with the same bytes as last time): no entries, error, 410, title or update gap.
+        The store may write such refreshes in bulk (``Store.record_states``)."""
+        return (
+            not self.entries
+            and self.error is None
+            and not self.gone
+            and self.title is None
+            and self.update_gap is None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:

@@ -55,6 +55,7 @@ from storage.models import (
     SightingRow,
 )
 from storage.ops import OpsMixin
+from storage.states import StateMixin
 
 T = TypeVar("T")
 _CHUNK = 500  # bound the number of bind parameters per IN (...)
@@ -89,6 +90,7 @@ def _insert_ids(
 
 class Store(
     FeedAdminMixin,
+    StateMixin,
     OpsMixin,
     DeliveryStore,
     DigestStore,
