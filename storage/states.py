@@ -11,16 +11,16 @@ The columns written are exactly those ``Store._ingest_in`` writes for such an up
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.errors import StorageError
 from monitor.types import FeedUpdate, IngestResult
 from storage.models import FeedRow
 
-_T = FeedRow.__table__
+_T = cast(Table, FeedRow.__table__)
 _C = _T.c
 
 
@@ -68,13 +68,6 @@ class StateMixin:
             raise ValueError(f"not a plain state update: {bad[:5]}")
 
         def fn(s: Session) -> list[IngestResult]:
-            ids = list(dict.fromkeys(u.feed_id for u in updates))
-            found: set[str] = set()
-            for i in range(0, len(ids), 500):
-                found.update(s.scalars(select(_C.id).where(_C.id.in_(ids[i : i + 500]))))
-            missing = [i for i in ids if i not in found]
-            if missing:
-                raise StorageError(f"feed {missing[0]!r} is not in the database")
             # In order, so that two refreshes of one feed in a batch end as the later one.
             groups: list[tuple[bool, list[dict[str, Any]]]] = []
             for u in updates:
@@ -93,8 +86,24 @@ class StateMixin:
                     groups[-1][1].append(row)
                 else:
                     groups.append((same_body, [row]))
+            changed = 0
             for same_body, rows in groups:
-                s.execute(_SAME_BODY if same_body else _NOT_MODIFIED, rows)
+                changed += s.execute(_SAME_BODY if same_body else _NOT_MODIFIED, rows).rowcount  # type: ignore[attr-defined]
+            # Each statement matches one row by primary key, so the driver's total tells
+            # whether every feed exists (no SELECT per batch); a driver without a reliable
+            # executemany count, or a shortfall, is checked by reading the ids.
+            if changed != len(updates) or not s.get_bind().dialect.supports_sane_multi_rowcount:
+                self._check_known(s, updates)
             return [IngestResult(u.feed_id) for u in updates]
 
         return self._run(f"recording {len(updates)} feeds", fn, retries=3)
+
+    @staticmethod
+    def _check_known(s: Session, updates: Sequence[FeedUpdate]) -> None:
+        ids = list(dict.fromkeys(u.feed_id for u in updates))
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            found.update(s.scalars(select(_C.id).where(_C.id.in_(ids[i : i + 500]))))
+        missing = [i for i in ids if i not in found]
+        if missing:  # raised inside the transaction: nothing of the batch is written
+            raise StorageError(f"feed {missing[0]!r} is not in the database")

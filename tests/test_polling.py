@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import multiprocessing
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from pytest_httpserver import HTTPServer
 from monitor.cli import main
 from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import Context, PollReport, refresh_feed, sync_watchlist
+from monitor.prepare import parse_executor
 from monitor.types import FeedState
 from monitor.watchlist import LoadedWatchlist, load_watchlist
 from storage.store import Store
@@ -272,6 +275,46 @@ def test_304s_reuse_one_connection(tmp_path: Path) -> None:
         reports = asyncio.run(warm())
         assert [r.status for r in reports] == [304] * 5
         assert _Counting.connections == 1  # one TCP connection for the five 304s
+        h.store.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_cycle_of_304s_starts_no_parse_worker(tmp_path: Path) -> None:
+    """The parse worker process starts with the first body to parse: a warm cycle of
+    304s never pays for spawning it and importing lxml/feedparser there."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        feeds = [(f"f{i}", f"{base}/f{i}.xml") for i in range(3)]
+        h = Harness(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", feeds)
+        for fid, _ in feeds:  # cold: 200s, parsed in a thread (no executor given)
+            assert h.refresh(fid).status == 200
+
+        async def cycle(states: list[FeedState]) -> tuple[list[PollReport], int]:
+            limits = FetchLimits()
+            executor = parse_executor(1)
+            try:
+                async with build_client(limits, "test") as client:
+                    ctx = Context(
+                        h.store, client, h.wl, limits, executor, clock=lambda: NOW,
+                        jitter=lambda: 0.0,
+                    )  # fmt: skip
+                    reports = [await refresh_feed(ctx, s) for s in states]
+                    return reports, len(multiprocessing.active_children())
+            finally:
+                executor.shutdown(wait=True)
+
+        reports, workers = asyncio.run(cycle([h.state(fid) for fid, _ in feeds]))
+        assert [r.status for r in reports] == [304] * 3 and all(r.unchanged for r in reports)
+        assert workers == 0
+        # Control: a body to parse (validators and hash forgotten) starts the worker.
+        fresh = replace(h.state("f0"), etag=None, content_hash=None)
+        reports, workers = asyncio.run(cycle([fresh]))
+        assert reports[0].status == 200 and reports[0].error is None
+        assert workers == 1
         h.store.close()
     finally:
         server.shutdown()
