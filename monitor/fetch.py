@@ -31,14 +31,18 @@ Policy, and what each rule guards against:
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
+import httpcore
 import httpx
 
 try:  # Google's bindings; brotlicffi has the same streaming API (PyPy, or if preferred)
@@ -90,16 +94,116 @@ class FetchLimits:
     max_redirects: int = 5
 
 
+def _is_readable(sock: socket.socket | None) -> bool:
+    """Would ``recv`` return at once? On an idle keep-alive connection that means the
+    server closed it (the same test as httpcore's, without anyio's attribute lookup)."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True  # gone: treated as closed, as httpcore does
+    if getattr(select, "poll", None) is None:  # pragma: no cover - Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """anyio's stream, but "is_readable" asked straight of the socket.
+
+    httpcore asks every pooled connection whether it has expired on each request and on
+    each response close, and anyio answers "is_readable" by building its whole table of
+    socket attributes (with a ``getpeername`` system call) first: ~0.6 CPU-s per 1,000
+    requests on a 4-connection pool, a fifth of a warm cycle's HTTP work (profiled in
+    docs/notes/issue-5-warm.md). Everything else is passed through unchanged."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._sock: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _is_readable(self._sock)
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's anyio backend whose streams are :class:`_Stream`."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(
+            await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:  # pragma: no cover - feeds are fetched over TCP
+        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _use_backend(client: httpx.AsyncClient, limits: httpx.Limits) -> httpx.AsyncClient:
+    """Rebuild the client's direct connection pool on :class:`_Backend`.
+
+    httpx 0.28 takes no network backend, and passing our own ``transport=`` would turn
+    off the proxies it reads from the environment; so the default transport's pool
+    (``_transport._pool``, where httpx keeps it) is replaced by an equal one: default TLS
+    verification (as httpx builds it) and the same limits. Proxy mounts are untouched.
+    If httpx ever keeps them elsewhere, nothing is replaced and the stock pool is used
+    (``tests/test_fetch.py`` checks the backend is in place)."""
+    transport = getattr(client, "_transport", None)
+    if isinstance(transport, httpx.AsyncHTTPTransport) and isinstance(
+        getattr(transport, "_pool", None), httpcore.AsyncConnectionPool
+    ):
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
+    return client
+
+
 def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
     """The one long-lived client of a process (connection pool shared by all feeds)."""
-    return httpx.AsyncClient(
+    pool = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
+    client = httpx.AsyncClient(
         timeout=httpx.Timeout(
             connect=limits.connect_timeout,
             read=limits.read_timeout,
             write=limits.read_timeout,
             pool=limits.connect_timeout,
         ),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30),
+        limits=pool,
         follow_redirects=False,  # fetch_feed follows by hand; see the module docstring
         headers={
             "User-Agent": user_agent,
@@ -107,6 +211,7 @@ def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
             "Accept-Encoding": ACCEPT_ENCODING,
         },
     )
+    return _use_backend(client, pool)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

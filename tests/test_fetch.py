@@ -502,3 +502,70 @@ def test_client_is_reusable_across_feeds(httpserver: HTTPServer) -> None:
     one, two = asyncio.run(go())
     assert isinstance(one, FetchResult) and one.body == b"1"
     assert isinstance(two, FetchError) and two.status == 404
+
+
+# --- the connection pool's network backend ---------------------------------------------------
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    raw_server: Callable[..., RawServer],
+) -> None:
+    """Keep-alive answers, but the server closes each connection after one response:
+    the pool must notice the close (``is_readable``, asked of our stream wrapper) and
+    open a new connection instead of sending the next request into a dead one."""
+    connections = []
+
+    def once(conn: socket.socket, stop: threading.Event) -> None:
+        connections.append(conn)
+        conn.sendall(
+            b'HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nETag: "v1"\r\n'
+            b"Content-Length: %d\r\n\r\n" % len(FEED) + FEED
+        )  # then closed by RawServer: an idle keep-alive connection the server dropped
+
+    server = raw_server(once)
+    limits = FetchLimits()
+
+    async def go() -> list[FetchResult]:
+        async with build_client(limits, UA) as client:
+            pool = client._transport._pool  # type: ignore[attr-defined]
+            assert type(pool._network_backend).__name__ == "_Backend"  # ours is in place
+            results = []
+            for _ in range(3):
+                results.append(
+                    await fetch_feed(
+                        client, "f1", server.url, etag=None, last_modified=None, limits=limits
+                    )
+                )
+                await asyncio.sleep(0.3)  # the server's FIN arrives while the connection idles
+            return results
+
+    results = asyncio.run(go())
+    assert [r.status for r in results] == [200, 200, 200]
+    assert all(r.body == FEED for r in results)
+    assert len(connections) == 3
+
+
+def test_proxies_from_the_environment_are_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replacing the pool's backend must not turn off HTTP_PROXY (as passing our own
+    ``transport=`` to httpx would)."""
+    seen: list[bytes] = []
+    proxy = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = proxy.accept()
+        with conn:
+            seen.append(conn.recv(65536).split(b"\r\n")[0])
+            conn.sendall(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    try:
+        result = fetch("http://feeds.example.invalid/feed", etag='"v1"')
+    finally:
+        thread.join(timeout=5)
+        proxy.close()
+    assert result.status == 304
+    assert seen == [b"GET http://feeds.example.invalid/feed HTTP/1.1"]
