@@ -170,13 +170,15 @@ class _Backend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _use_backend(client: httpx.AsyncClient, limits: httpx.Limits) -> httpx.AsyncClient:
+def _use_backend(
+    client: httpx.AsyncClient, limits: httpx.Limits, tls: ssl.SSLContext
+) -> httpx.AsyncClient:
     """Rebuild the client's direct connection pool on :class:`_Backend`.
 
     httpx 0.28 takes no network backend, and passing our own ``transport=`` would turn
     off the proxies it reads from the environment; so the default transport's pool
-    (``_transport._pool``, where httpx keeps it) is replaced by an equal one: default TLS
-    verification (as httpx builds it) and the same limits. Proxy mounts are untouched.
+    (``_transport._pool``, where httpx keeps it) is replaced by an equal one: the same
+    TLS context (``tls``, the client's) and limits. Proxy mounts are untouched.
     If httpx ever keeps them elsewhere, nothing is replaced and the stock pool is used
     (``tests/test_fetch.py`` checks the backend is in place)."""
     transport = getattr(client, "_transport", None)
@@ -184,7 +186,7 @@ def _use_backend(client: httpx.AsyncClient, limits: httpx.Limits) -> httpx.Async
         getattr(transport, "_pool", None), httpcore.AsyncConnectionPool
     ):
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -196,7 +198,11 @@ def _use_backend(client: httpx.AsyncClient, limits: httpx.Limits) -> httpx.Async
 def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
     """The one long-lived client of a process (connection pool shared by all feeds)."""
     pool = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
+    # httpx's default verification (certifi, SSL_CERT_FILE/DIR), built once: loading the
+    # CA bundle is the client's largest start-up cost, and the rebuilt pool shares it.
+    tls = httpx.create_ssl_context()
     client = httpx.AsyncClient(
+        verify=tls,
         timeout=httpx.Timeout(
             connect=limits.connect_timeout,
             read=limits.read_timeout,
@@ -211,7 +217,7 @@ def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
             "Accept-Encoding": ACCEPT_ENCODING,
         },
     )
-    return _use_backend(client, pool)
+    return _use_backend(client, pool, tls)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
