@@ -9,9 +9,20 @@ import sys
 
 
 def main() -> int:
-    from monitor.cli import main as cli_main
+    from monitor import cli
 
-    return cli_main()
+    code = cli.main()
+    if cli.teardown_needless():
+        # Everything is closed and written; skip the interpreter's module-by-module
+        # teardown (see monitor.cli). Only here, in the console script: never in-process.
+        import logging
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

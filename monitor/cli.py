@@ -65,6 +65,16 @@ from monitor.watchlist import (
 from storage.engine import DaemonLock, make_engine, redact, sqlite_path, upgrade
 from storage.store import Store
 
+# Set by a command after which nothing is left to clean up (``poll``: pool shut down,
+# database closed, event loop closed). The console script (``monitor.__main__``) then ends
+# the process without the interpreter's teardown, which frees every module of SQLAlchemy,
+# pydantic, httpx... one by one: ~0.3 CPU-s, ~5 % of a warm cycle of 1,000 feeds.
+_teardown_needless = False
+
+
+def teardown_needless() -> bool:
+    return _teardown_needless
+
 
 def _console() -> Console:
     """Rich output; piped or captured output gets a wide table instead of folded cells."""
@@ -163,6 +173,7 @@ async def _poll_all(
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    global _teardown_needless
     wl = _load(args)
     store = _open(wl)
     try:
@@ -188,6 +199,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
         f"{sum(1 for r in reports if r.unchanged)} unchanged, {errors} errors",
         file=sys.stderr,
     )
+    _teardown_needless = True
     return 0
 
 

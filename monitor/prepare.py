@@ -19,10 +19,11 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from monitor.aggregators import tie_to_publisher
 from monitor.match import Matcher
@@ -30,6 +31,7 @@ from monitor.types import EntryData, IncomingEntry
 from monitor.urls import canonical_link
 
 __all__ = [
+    "LazyProcessPool",
     "ignore_stop_signals",
     "match_entries",
     "match_in_worker",
@@ -38,19 +40,47 @@ __all__ = [
     "prepare_in_worker",
 ]
 
+_T = TypeVar("_T")
 _MATCHERS: dict[str, Matcher] = {}  # in a worker process: revision -> matcher
+
+
+class LazyProcessPool(ProcessPoolExecutor):
+    """A ``ProcessPoolExecutor`` built on its first ``submit``.
+
+    Building one already costs a process: its call queue's semaphores start
+    multiprocessing's resource tracker (a Python interpreter of its own). A cycle in which
+    every feed answers 304 submits nothing, so it never pays for that, nor for the
+    workers themselves (spawned on demand by the pool, each importing lxml/feedparser)."""
+
+    def __init__(self, **kwargs: Any) -> None:  # the pool is not built here: see _start
+        self._lazy_kwargs = kwargs
+        self._lazy_lock = threading.Lock()
+        self.started = False
+
+    def _start(self) -> None:
+        with self._lazy_lock:
+            if not self.started:
+                super().__init__(**self._lazy_kwargs)
+                self.started = True
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        self._start()
+        return super().submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self.started:
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def parse_executor(workers: int) -> Executor:
     """Where parsing and matching run: ``workers`` processes (spawned, so they start without
     our threads, sockets or database connections), or one thread when ``workers`` is 0.
 
-    The processes start on the first submitted body (``ProcessPoolExecutor`` spawns on
-    demand), so a cycle in which every feed answers 304 never starts one: a worker's
-    imports (lxml, feedparser) cost more CPU than such a whole cycle's parsing needs."""
+    The pool is built on the first submitted body (:class:`LazyProcessPool`) and spawns its
+    processes on demand, so a cycle in which every feed answers 304 starts no process."""
     if workers <= 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
-    return ProcessPoolExecutor(
+    return LazyProcessPool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=ignore_stop_signals,

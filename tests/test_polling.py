@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import http.server
 import multiprocessing
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from monitor.cli import main
 from monitor.fetch import FetchLimits, build_client
 from monitor.pipeline import Context, PollReport, refresh_feed, sync_watchlist
-from monitor.prepare import parse_executor
+from monitor.prepare import LazyProcessPool, parse_executor
 from monitor.types import FeedState
 from monitor.watchlist import LoadedWatchlist, load_watchlist
 from storage.store import Store
@@ -282,8 +285,8 @@ def test_304s_reuse_one_connection(tmp_path: Path) -> None:
 
 
 def test_a_cycle_of_304s_starts_no_parse_worker(tmp_path: Path) -> None:
-    """The parse worker process starts with the first body to parse: a warm cycle of
-    304s never pays for spawning it and importing lxml/feedparser there."""
+    """The parse pool is built and its worker started with the first body to parse: a
+    warm cycle of 304s never pays for spawning processes and importing lxml there."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -293,9 +296,10 @@ def test_a_cycle_of_304s_starts_no_parse_worker(tmp_path: Path) -> None:
         for fid, _ in feeds:  # cold: 200s, parsed in a thread (no executor given)
             assert h.refresh(fid).status == 200
 
-        async def cycle(states: list[FeedState]) -> tuple[list[PollReport], int]:
+        async def cycle(states: list[FeedState]) -> tuple[list[PollReport], int, bool]:
             limits = FetchLimits()
             executor = parse_executor(1)
+            assert isinstance(executor, LazyProcessPool)
             try:
                 async with build_client(limits, "test") as client:
                     ctx = Context(
@@ -303,19 +307,54 @@ def test_a_cycle_of_304s_starts_no_parse_worker(tmp_path: Path) -> None:
                         jitter=lambda: 0.0,
                     )  # fmt: skip
                     reports = [await refresh_feed(ctx, s) for s in states]
-                    return reports, len(multiprocessing.active_children())
+                    workers = len(multiprocessing.active_children())
+                    return reports, workers, executor.started
             finally:
                 executor.shutdown(wait=True)
 
-        reports, workers = asyncio.run(cycle([h.state(fid) for fid, _ in feeds]))
+        reports, workers, built = asyncio.run(cycle([h.state(fid) for fid, _ in feeds]))
         assert [r.status for r in reports] == [304] * 3 and all(r.unchanged for r in reports)
         assert workers == 0
+        assert not built  # not even the pool (its queues start a resource tracker process)
         # Control: a body to parse (validators and hash forgotten) starts the worker.
         fresh = replace(h.state("f0"), etag=None, content_hash=None)
-        reports, workers = asyncio.run(cycle([fresh]))
+        reports, workers, built = asyncio.run(cycle([fresh]))
         assert reports[0].status == 200 and reports[0].error is None
-        assert workers == 1
+        assert workers == 1 and built
         h.store.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_console_script_poll_writes_everything_before_its_quick_exit(tmp_path: Path) -> None:
+    """``monitor poll`` as a program ends without the interpreter's teardown: every
+    per-feed line (stdout, a pipe) and the totals (stderr) must still come out, with
+    the exit status, and every refresh must be in the database."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        feeds = [(f"f{i}", f"{base}/f{i}.xml") for i in range(4)]
+        db = tmp_path / "m.db"
+        config = write_watchlist(tmp_path / "watchlist.yaml", feeds, database=f"sqlite:///{db}")
+        root = Path(__file__).resolve().parent.parent
+        outs = []
+        for _ in range(2):  # cold (200s), then warm (304s)
+            proc = subprocess.run(
+                [sys.executable, "-m", "monitor", "poll", "--config", str(config)],
+                capture_output=True, text=True, cwd=root, timeout=120,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            outs.append(proc)
+        assert outs[1].stdout.splitlines() == [f"f{i}: unchanged" for i in range(4)]
+        assert "polled 4 feeds: 0 new entries, 0 new matches, 4 unchanged, 0 errors" in (
+            outs[1].stderr
+        )
+        with sqlite3.connect(db) as conn:
+            assert conn.execute(
+                "SELECT last_status, count(*) FROM feeds GROUP BY 1"
+            ).fetchall() == [(304, 4)]
     finally:
         server.shutdown()
         server.server_close()
