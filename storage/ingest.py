@@ -35,6 +35,7 @@ from storage.models import EntryRow, MatchRow, MatchSnapshotRow, SightingRow
 
 T = TypeVar("T")
 _CHUNK = 400  # bound the bind parameters of one statement (two IN lists stay < 999)
+_ROWS = 1000  # rows per executemany: bounds SQLAlchemy's copies of a 5,000-entry batch
 
 _ENTRIES: Table = EntryRow.__table__  # type: ignore[assignment]
 _SIGHTINGS: Table = SightingRow.__table__  # type: ignore[assignment]
@@ -168,34 +169,35 @@ class IngestMixin:
                     plan.new_entries += 1
                 plan.fresh[k] = (gh, item, ref)
         new_ids: list[int] = []
-        if to_insert:
+        for rows in _chunks(to_insert, _ROWS):
             ids = {
                 (f, g): i
                 for i, f, g in conn.execute(
                     insert(_ENTRIES).returning(_ENTRIES.c.id, _ENTRIES.c.feed_id, _ENTRIES.c.guid),
-                    to_insert,
+                    rows,
                 )
             }
-            new_ids = [ids[(r["feed_id"], r["guid"])] for r in to_insert]
+            new_ids.extend(ids[(r["feed_id"], r["guid"])] for r in rows)
 
         def entry_id(ref: int) -> int:
             return ref if ref >= 0 else new_ids[-ref - 1]
 
-        conn.execute(
-            insert(_SIGHTINGS),
-            [
-                {
-                    "entry_id": entry_id(ref),
-                    "feed_id": plan.feed_id,
-                    "guid": item.data.guid,
-                    "guid_hash": gh,
-                    "link": item.data.link,
-                    "first_seen": plan.now,
-                }
-                for plan in plans
-                for gh, item, ref in plan.fresh
-            ],
-        )
+        sightings = [(plan, gh, item, ref) for plan in plans for gh, item, ref in plan.fresh]
+        for part in _chunks(sightings, _ROWS):
+            conn.execute(
+                insert(_SIGHTINGS),
+                [
+                    {
+                        "entry_id": entry_id(ref),
+                        "feed_id": plan.feed_id,
+                        "guid": item.data.guid,
+                        "guid_hash": gh,
+                        "link": item.data.link,
+                        "first_seen": plan.now,
+                    }
+                    for plan, gh, item, ref in part
+                ],
+            )
 
         # Matches: unique per (entry, watch item), in batch order; stored entries may have some.
         have: set[tuple[int, str]] = set()
