@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -119,6 +120,7 @@ def _child(args: argparse.Namespace) -> dict[str, object]:
             "matches": n_matches,
             "rows": counts,
             "digest": digest,
+            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "median": {s: statistics.median(v) for s, v in per.items()},
             "total": {s: sum(v) for s, v in per.items()},
         }
@@ -203,7 +205,10 @@ def main() -> int:
     )
     for name, _ in versions:
         rows = runs[name][0]["rows"]
-        print(f"- {name}: rows {rows}, content digest {runs[name][0]['digest']}")
+        rss = statistics.median(float(r["maxrss_mib"]) for r in runs[name])  # type: ignore[arg-type]
+        print(
+            f"- {name}: rows {rows}, content digest {runs[name][0]['digest']}, peak RSS {rss:.0f} MiB"
+        )
     print()
     head = "| stage |"
     rule = "|---|"

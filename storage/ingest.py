@@ -35,7 +35,8 @@ from storage.models import EntryRow, MatchRow, MatchSnapshotRow, SightingRow
 
 T = TypeVar("T")
 _CHUNK = 400  # bound the bind parameters of one statement (two IN lists stay < 999)
-_ROWS = 1000  # rows per executemany: bounds SQLAlchemy's copies of a 5,000-entry batch
+_GROUP = 1000  # entries written per group of refreshes (see _store_entries)
+_ROWS = 1000  # rows per executemany (a group's refreshes can bring more than _GROUP)
 
 _ENTRIES: Table = EntryRow.__table__  # type: ignore[assignment]
 _SIGHTINGS: Table = SightingRow.__table__  # type: ignore[assignment]
@@ -73,7 +74,25 @@ class IngestMixin:
     """The entry write path of :class:`storage.store.Store`."""
 
     def _store_entries(self, s: Session, updates: Sequence[FeedUpdate]) -> list[IngestResult]:
-        """Write the entries, sightings, matches and snapshots of ``updates`` (in order)."""
+        """Write the entries, sightings, matches and snapshots of ``updates`` (in order).
+
+        In groups of about ``_GROUP`` entries, one after another in the same transaction
+        (each sees what the previous wrote, so the result is the same): a 5,000-entry
+        batch in one piece held ~13 MB more at its peak (row dicts, SQLAlchemy's copies)."""
+        results: list[IngestResult] = []
+        group: list[FeedUpdate] = []
+        size = 0
+        for u in updates:
+            group.append(u)
+            size += len(u.entries)
+            if size >= _GROUP:
+                results.extend(self._store_group(s, group))
+                group, size = [], 0
+        if group:
+            results.extend(self._store_group(s, group))
+        return results
+
+    def _store_group(self, s: Session, updates: Sequence[FeedUpdate]) -> list[IngestResult]:
         conn = s.connection()
         plans = [_Plan(u) for u in updates]
         incoming: list[list[tuple[str, IncomingEntry]]] = []

@@ -107,8 +107,10 @@ def test_a_later_sighting_can_add_a_match_for_another_watch_item(store: Store) -
     assert sorted(m.watch_id for m in store.matches()) == ["w1", "w2"]
 
 
-@pytest.mark.parametrize("mode", ["one by one", "one batch"])
-def test_a_batch_is_stored_as_its_refreshes_one_after_another(store: Store, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["one by one", "one batch", "one batch in groups of 2"])
+def test_a_batch_is_stored_as_its_refreshes_one_after_another(
+    store: Store, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ingest_many writes a batch with one statement per table; what it stores and returns
     must be what ingesting the same refreshes in order does: a link shared across the
     batch, a GUID repeated in a document, a feed twice in one batch, an error."""
@@ -133,6 +135,8 @@ def test_a_batch_is_stored_as_its_refreshes_one_after_another(store: Store, mode
         ),
         FeedUpdate("b", T0, T0 + timedelta(minutes=30), status=500, error="HTTP 500"),
     ]
+    if mode.endswith("groups of 2"):
+        monkeypatch.setattr("storage.ingest._GROUP", 2)  # written in several groups
     if mode == "one by one":
         results = [store.ingest(u) for u in updates]
     else:
