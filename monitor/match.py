@@ -39,22 +39,52 @@ _TOKEN_RE = re.compile(r"\w+")
 _POSSESSIVE_RE = re.compile(r"(?<=\w)['’]s\b")
 
 FIELDS = ("title", "summary", "categories")
+# Up to this many distinct needed tokens, Matcher tries substring search before tokenising.
+_PREFILTER_MAX = 64
 # Field scopes a query may name (``title:Muse``) and the Doc fields each one covers.
 SCOPES = ("title", "summary", "category", "source", "link")
 # Weight of a hit per field for ``min_score``: a title hit says more than a summary hit.
 FIELD_WEIGHT = {"title": 3, "summary": 1}
 
 
+def _char_class(cps: Iterable[int]) -> str:
+    """A regex character class of these code points, as ranges."""
+    ranges: list[list[int]] = []
+    for cp in sorted(cps):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(
+        re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b > a else "") for a, b in ranges
+    )
+
+
+# The same marks as a regex: searching for one is much cheaper than ``str.translate`` over
+# every character of a mostly-ASCII text (one curly quote makes a whole summary non-ASCII).
+_COMBINING_RE = re.compile(f"[{_char_class(_STRIP_COMBINING)}]+")
+
+
 def fold(text: str) -> str:
     """Fold text for matching: compatibility-decompose, drop accents, case-fold."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKD", text).translate(_STRIP_COMBINING).casefold()
+    # As normalize("NFKD").translate(_STRIP_COMBINING).casefold(), skipping the passes
+    # that would change nothing (the quick checks run in C).
+    if not unicodedata.is_normalized("NFKD", text):
+        text = unicodedata.normalize("NFKD", text)
+    if _COMBINING_RE.search(text) is not None:
+        text = _COMBINING_RE.sub("", text)
+    return text.casefold()
 
 
 def tokenize(text: str) -> list[str]:
     """Folded word tokens of ``text`` (Unicode word boundaries, possessives dropped)."""
-    folded = fold(text)
+    return _tokens(fold(text))
+
+
+def _tokens(folded: str) -> list[str]:
+    """``tokenize`` of text already folded."""
     if "'" in folded or "’" in folded:  # most text has no apostrophe: skip that pass
         folded = _POSSESSIVE_RE.sub("", folded)
     return _TOKEN_RE.findall(folded)
@@ -220,16 +250,33 @@ class Doc:
             self._positions = positions
         return self._positions
 
-    @classmethod
-    def from_entry(cls, entry: EntryData, feed_id: str | None = None) -> Doc:
+    @staticmethod
+    def raw_fields(entry: EntryData, feed_id: str | None = None) -> dict[str, str]:
+        """The entry's text fields by name; one field per category, so a phrase never
+        spans two of them."""
         raw = {"title": entry.title, "summary": entry.summary}
         raw.update({f"categories.{i}": c for i, c in enumerate(entry.categories)})
         if entry.source:
             raw["source.name"] = entry.source
         if feed_id:
             raw["source.feed"] = feed_id
-        # One field per category, so a phrase never spans two of them.
-        return cls({k: tokenize(v) for k, v in raw.items()}, raw, entry.link or "")
+        return raw
+
+    @classmethod
+    def from_entry(
+        cls,
+        entry: EntryData,
+        feed_id: str | None = None,
+        *,
+        folded: dict[str, str] | None = None,
+    ) -> Doc:
+        """The entry's Doc; ``folded``: ``fold`` of each of its ``raw_fields``, if known."""
+        raw = cls.raw_fields(entry, feed_id)
+        if folded is None:
+            folded = {k: fold(v) for k, v in raw.items()}
+        doc = cls({k: _tokens(v) for k, v in folded.items()}, raw, entry.link or "")
+        doc._folded.update(folded)
+        return doc
 
     @property
     def host(self) -> str:
@@ -477,6 +524,7 @@ class Matcher:
     # token -> indexes of the items that need it; items with no known need are always tried.
     _index: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
     _always: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    _prefilter: tuple[str, ...] | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[int]] = {}
@@ -490,6 +538,12 @@ class Matcher:
                     index.setdefault(tok, []).append(i)
         object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
         object.__setattr__(self, "_always", tuple(always))
+        # A small watchlist whose every item needs a known token: an entry in whose folded
+        # text none of those tokens occurs even as a substring can match nothing, and is
+        # not tokenised at all (a few substring searches in C instead of a regex pass
+        # building a list of every word). Most entries of most feeds are such entries.
+        prefilter = tuple(sorted(index)) if not always and len(index) <= _PREFILTER_MAX else None
+        object.__setattr__(self, "_prefilter", prefilter)
 
     def candidates(self, doc: Doc) -> list[int]:
         """Indexes (in watchlist order) of the items that can match ``doc``."""
@@ -506,7 +560,13 @@ class Matcher:
 
     def match(self, entry: EntryData, feed_id: str | None = None) -> tuple[MatchResult, ...]:
         """Every watch item ``entry`` matches, with what fired, a snippet and the stance."""
-        doc = Doc.from_entry(entry, feed_id)
+        folded = {k: fold(v) for k, v in Doc.raw_fields(entry, feed_id).items()}
+        prefilter = self._prefilter
+        if prefilter is not None and not any(
+            tok in text for text in folded.values() for tok in prefilter
+        ):
+            return ()  # no token any item needs occurs: no candidates (see __post_init__)
+        doc = Doc.from_entry(entry, feed_id, folded=folded)
         results: list[MatchResult] = []
         items = self.items
         for i in self.candidates(doc):

@@ -517,6 +517,7 @@ async def _record(
 # --- catalyst state and immediate alerts ---------------------------------------------------------
 
 DEADLINE_CHECK_EVERY = timedelta(minutes=1)
+CATALYST_PAUSE_MAX = 2.0  # s between two catalyst updates of a burst, at most
 
 
 def queue_catalyst_update(ctx: Context, new_match_ids: Sequence[int]) -> None:
@@ -532,7 +533,13 @@ async def _drain_catalysts(ctx: Context) -> None:
     while ctx._catalyst_ids:
         ids = sorted(ctx._catalyst_ids)
         ctx._catalyst_ids.clear()
+        started = time.monotonic()
         await update_catalysts_after(ctx, ids)
+        if ctx._catalyst_ids:
+            # More arrived meanwhile (a cold cycle: a burst for minutes). Each update
+            # re-clusters every match of its items, so back to back they would take a core
+            # for the whole burst; waiting as long as the last one took caps that at half.
+            await asyncio.sleep(min(time.monotonic() - started, CATALYST_PAUSE_MAX))
 
 
 async def settle_catalysts(ctx: Context) -> None:

@@ -120,6 +120,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # percent-encoded or non-ASCII characters (IRIs), plus bracketed IPv6 literals.
 _HOST_RE = re.compile(r"^(\[[0-9a-f:.]+\]|[^\s/?#@:\[\]<>\"\\^`{|}]+)$", re.IGNORECASE)
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f]")  # C0 controls and DEL
 _SAFE_QUERY = "/%:@!$'()*+,;=?-._~"
 
 
@@ -142,7 +143,7 @@ def canonical_link(url: str | None) -> str | None:
     url = url.strip()
     # Control characters inside a URL are an injection attempt or garbage (WHATWG URL
     # parsers strip tab/newline; we refuse instead). Inner spaces are escaped below.
-    if not url or any(ord(c) < 0x20 or c == "\x7f" for c in url):
+    if not url or _CONTROL_RE.search(url) is not None:
         return None
     try:
         parts = urlsplit(url)

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.errors import StorageError
@@ -22,25 +21,13 @@ from storage.models import FeedRow
 
 class FeedAdminMixin:
     _run: Callable[..., Any]
-    _ingest_in: Callable[[Session, FeedUpdate], IngestResult]
+    _ingest_batch: Callable[[Session, Sequence[FeedUpdate]], list[IngestResult]]
 
     def ingest_many(self, updates: Sequence[FeedUpdate]) -> list[IngestResult]:
         """``ingest`` of each update, all in one transaction (all or nothing)."""
 
         def fn(s: Session) -> list[IngestResult]:
-            # Load the feed rows with one SELECT per 500 (kept referenced: the session's
-            # identity map is weak), so each ``_ingest_in`` finds its row without a query,
-            # and the state changes of entry-less refreshes reach the database as one
-            # executemany UPDATE at commit instead of a flush per feed.
-            ids = list(dict.fromkeys(u.feed_id for u in updates))
-            rows = [
-                row
-                for i in range(0, len(ids), 500)
-                for row in s.scalars(select(FeedRow).where(FeedRow.id.in_(ids[i : i + 500])))
-            ]
-            results = [self._ingest_in(s, u) for u in updates]
-            del rows
-            return results
+            return self._ingest_batch(s, updates)  # storage/store.py, storage/ingest.py
 
         return self._run(f"recording {len(updates)} feeds", fn, retries=3)
 

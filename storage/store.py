@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +41,7 @@ from storage.deliveries import DeliveryStore
 from storage.digests import DigestStore
 from storage.engine import ensure_schema, make_engine, redact
 from storage.feeds import FeedAdminMixin
+from storage.ingest import IngestMixin
 from storage.leases import LeaseMixin
 from storage.models import (
     AttemptRow,
@@ -50,7 +51,6 @@ from storage.models import (
     EntryRow,
     FeedRow,
     MatchRow,
-    MatchSnapshotRow,
     RevisionRow,
     SightingRow,
 )
@@ -79,15 +79,6 @@ def _is_conflict(exc: IntegrityError | OperationalError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")
 
 
-def _insert_ids(
-    s: Session, model: type[EntryRow] | type[MatchRow], rows: list[dict[str, Any]]
-) -> list[int]:
-    """One bulk INSERT ... RETURNING id, ids in the order of ``rows``."""
-    if not rows:
-        return []
-    return list(s.scalars(insert(model).returning(model.id, sort_by_parameter_order=True), rows))
-
-
 class Store(
     FeedAdminMixin,
     StateMixin,
@@ -98,6 +89,7 @@ class Store(
     BacktestMixin,
     LeaseMixin,
     ArticleMixin,
+    IngestMixin,
 ):
     """All persistence. Thread-safe: each call opens its own session."""
 
@@ -317,17 +309,39 @@ class Store(
         An entry is new to a feed when the feed has not carried its GUID before. It is the
         same entry as one stored from another feed when their canonical links are equal;
         then only a sighting is added. Matches are unique per (entry, watch item).
+        (The write path itself: ``storage/ingest.py``.)
         """
 
         return self._run(
-            f"recording feed {update.feed_id}", lambda s: self._ingest_in(s, update), retries=3
+            f"recording feed {update.feed_id}",
+            lambda s: self._ingest_batch(s, [update])[0],
+            retries=3,
         )
 
-    def _ingest_in(self, s: Session, update: FeedUpdate) -> IngestResult:
-        feed = s.get(FeedRow, update.feed_id)
-        if feed is None:
-            raise StorageError(f"feed {update.feed_id!r} is not in the database")
-        result = self._ingest_entries(s, update) if update.entries else IngestResult(update.feed_id)
+    def _ingest_batch(self, s: Session, updates: Sequence[FeedUpdate]) -> list[IngestResult]:
+        """``ingest`` of each update in order, in the caller's transaction."""
+        # The batch's feed rows with one SELECT per chunk (kept referenced: the session's
+        # identity map is weak); their state changes reach the database as executemany
+        # UPDATEs at commit instead of a flush per feed.
+        ids = list(dict.fromkeys(u.feed_id for u in updates))
+        feeds = {
+            row.id: row
+            for chunk in _chunks(ids)
+            for row in s.scalars(select(FeedRow).where(FeedRow.id.in_(chunk)))
+        }
+        for u in updates:
+            if u.feed_id not in feeds:
+                raise StorageError(f"feed {u.feed_id!r} is not in the database")
+        if any(u.entries for u in updates):
+            results = self._store_entries(s, updates)
+        else:
+            results = [IngestResult(u.feed_id) for u in updates]
+        for u in updates:
+            self._record_state(feeds[u.feed_id], u)
+        return results
+
+    @staticmethod
+    def _record_state(feed: FeedRow, update: FeedUpdate) -> None:
         feed.last_checked_at = update.checked_at
         feed.next_check_at = update.next_check_at
         feed.last_status = update.status
@@ -348,150 +362,6 @@ class Store(
                 feed.etag, feed.last_modified = update.etag, update.last_modified
                 feed.content_hash = update.content_hash or feed.content_hash
             feed.title = update.title or feed.title
-        return result
-
-    def _ingest_entries(self, s: Session, update: FeedUpdate) -> IngestResult:
-        now = update.checked_at
-        incoming = []
-        seen_guids: set[str] = set()
-        for item in update.entries:  # a feed repeating a GUID in one document: keep the first
-            gh = sha256(item.data.guid)
-            if gh not in seen_guids:
-                seen_guids.add(gh)
-                incoming.append((gh, item))
-        known: set[str] = set()
-        for chunk in _chunks([gh for gh, _ in incoming]):
-            known.update(
-                s.scalars(
-                    select(SightingRow.guid_hash).where(
-                        SightingRow.feed_id == update.feed_id, SightingRow.guid_hash.in_(chunk)
-                    )
-                )
-            )
-        fresh = [(gh, item) for gh, item in incoming if gh not in known]
-        if not fresh:
-            return IngestResult(update.feed_id)
-        link_hashes = {
-            item.canonical_link: sha256(item.canonical_link)
-            for _, item in fresh
-            if item.canonical_link
-        }
-        by_link: dict[str, int] = {}
-        pruned: set[int] = set()  # old entries retention emptied: sighted, never re-matched
-        for hchunk in _chunks(list(link_hashes.values())):
-            for h, i, pruned_at in s.execute(
-                select(EntryRow.link_hash, EntryRow.id, EntryRow.pruned_at).where(
-                    EntryRow.link_hash.in_(hchunk)
-                )
-            ):
-                if h is not None:
-                    by_link[h] = i
-                if pruned_at is not None:
-                    pruned.add(i)
-        # Bulk statements (one INSERT ... RETURNING per table, in parameter order) rather
-        # than one ORM flush per row: a cold poll of 1,000 feeds stores ~35,000 entries, and
-        # per-row flushes made storing, not parsing, the bottleneck (bench/poll_cycle.py).
-        to_insert: list[dict[str, Any]] = []
-        slot: list[tuple[int, bool]] = []  # per fresh item: (entry id, or index into to_insert)
-        pending_link: dict[str, int] = {}
-        for _gh, item in fresh:
-            d = item.data
-            lh = link_hashes.get(item.canonical_link) if item.canonical_link else None
-            if lh and lh in by_link:
-                slot.append((by_link[lh], True))
-                continue
-            if lh and lh in pending_link:  # two items of this refresh share a link
-                slot.append((pending_link[lh], False))
-                continue
-            if lh:
-                pending_link[lh] = len(to_insert)
-            slot.append((len(to_insert), False))
-            to_insert.append(
-                {
-                    "canonical_link": item.canonical_link,
-                    "link_hash": lh,
-                    "feed_id": update.feed_id,
-                    "guid": d.guid,
-                    "link": d.link,
-                    "title": d.title,
-                    "summary": d.summary,
-                    "categories": list(d.categories),
-                    "author": d.author,
-                    "source": d.source,
-                    "published": d.published,
-                    "first_seen": now,
-                }
-            )
-        new_ids = _insert_ids(s, EntryRow, to_insert)
-        sighted = [
-            (known_id if is_id else new_ids[known_id], item)
-            for (known_id, is_id), (_gh, item) in zip(slot, fresh, strict=True)
-        ]
-        s.execute(
-            insert(SightingRow),
-            [
-                {
-                    "entry_id": entry_id,
-                    "feed_id": update.feed_id,
-                    "guid": item.data.guid,
-                    "guid_hash": gh,
-                    "link": item.data.link,
-                    "first_seen": now,
-                }
-                for (entry_id, item), (gh, _item) in zip(sighted, fresh, strict=True)
-            ],
-        )
-        reused = list({eid for (eid, is_id) in slot if is_id})
-        have: set[tuple[int, str]] = set()
-        for ichunk in _chunks(reused):
-            have.update(
-                (eid, wid)
-                for eid, wid in s.execute(
-                    select(MatchRow.entry_id, MatchRow.watch_id).where(
-                        MatchRow.entry_id.in_(ichunk)
-                    )
-                )
-            )
-        match_rows: list[dict[str, Any]] = []
-        texts: list[tuple[str, str]] = []  # per match row: the text it was decided on
-        for entry_id, item in sighted:
-            if entry_id in pruned:
-                continue
-            for m in item.matches:
-                if (entry_id, m.watch_id) in have:
-                    continue
-                have.add((entry_id, m.watch_id))
-                match_rows.append(
-                    {
-                        "entry_id": entry_id,
-                        "watch_id": m.watch_id,
-                        "revision": update.revision,
-                        "matched_terms": list(m.matched_terms),
-                        "snippet": m.snippet,
-                        "alert": item.alert if m.alert is None else m.alert,
-                        "stance": m.stance,
-                        "score": m.score,
-                        "explanation": m.explanation,
-                        "created_at": now,
-                    }
-                )
-                texts.append((item.data.title, item.data.summary))
-        match_ids = _insert_ids(s, MatchRow, match_rows)
-        if match_ids:
-            s.execute(
-                insert(MatchSnapshotRow),
-                [
-                    {
-                        "match_id": mid,
-                        "title": title,
-                        "summary": summary,
-                        "text_sha256": sha256(f"{title}\n{summary}"),
-                        "fetched_at": now,
-                    }
-                    for mid, (title, summary) in zip(match_ids, texts, strict=True)
-                ],
-            )
-        return IngestResult(update.feed_id, len(to_insert), len(sighted), tuple(match_ids))
 
     # --- matches ----------------------------------------------------------------------------
 

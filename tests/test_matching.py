@@ -8,10 +8,24 @@ behaviour, the table several times the size of the code it checks. Rows built wi
 from __future__ import annotations
 
 import pickle
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.match import And, CompiledItem, Matcher, Not, Or, Term, compile_match, fold, tokenize
+from monitor.match import (
+    _STRIP_COMBINING,
+    And,
+    CompiledItem,
+    Matcher,
+    Not,
+    Or,
+    Term,
+    compile_match,
+    fold,
+    tokenize,
+)
 from monitor.types import EntryData, MatchResult
 
 # --- fold ------------------------------------------------------------------------------------
@@ -329,3 +343,67 @@ def test_snippet_when_the_hit_is_only_in_the_title_starts_at_the_top() -> None:
     (r,) = run({"any": ["Muse"]}, entry("Muse Spark ships", FILLER))
     assert FILLER.startswith(r.snippet.rstrip("…"))
     assert r.snippet.endswith("…")
+
+
+# --- the fast paths keep the results exact (issue 5, cold-cycle CPU) -------------------------
+
+_FOLD_ALPHABET = "aAzZ MéÉçÇüÜßİı’'s ＭｅｔａﬁＲ３－\u0301\u0327\u20dd😀ǅꞪ\u00a0\t\nΣσς"
+
+
+@given(st.text(alphabet=_FOLD_ALPHABET, max_size=40) | st.text(max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_fold_equals_the_reference_formula(text: str) -> None:
+    """fold skips normalisation and mark stripping when they would change nothing; the
+    result is the full formula's."""
+    reference = unicodedata.normalize("NFKD", text).translate(_STRIP_COMBINING).casefold()
+    assert fold(text) == reference
+
+
+_PREFILTER_WORDS = [
+    "Meta",
+    "meta's",
+    "METADATA",
+    "Méta",
+    "Ｍｅｔａ",
+    "AI",
+    "glasses",
+    "Muse",
+    "amused",
+    "Spark",
+    "API",
+    "larger",
+    "model",
+    "the",
+    "news",
+    "-",
+    ",",
+]
+
+
+@given(
+    st.lists(st.sampled_from(_PREFILTER_WORDS), max_size=12),
+    st.lists(st.sampled_from(_PREFILTER_WORDS), max_size=30),
+    st.lists(st.sampled_from(_PREFILTER_WORDS), max_size=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_substring_prefilter_never_changes_a_result(
+    title: list[str], summary: list[str], category: list[str]
+) -> None:
+    items = (
+        CompiledItem("w1", compile_match(["Muse Spark API"])),
+        CompiledItem("w2", compile_match(["Meta AI glasses"])),
+        CompiledItem("w3", compile_match(["larger Muse model"], none=["news"])),
+        CompiledItem("w4", compile_match(all_=["meta", "model"])),
+    )
+    fast = Matcher(items)
+    assert fast._prefilter is not None
+    slow = Matcher(items)
+    object.__setattr__(slow, "_prefilter", None)
+    e = EntryData("g", "http://x/1", " ".join(title), " ".join(summary), (" ".join(category),))
+    assert fast.match(e, "feed") == slow.match(e, "feed")
+
+
+def test_prefilter_is_off_when_an_item_needs_no_known_token() -> None:
+    assert Matcher((CompiledItem("w", compile_match(["Muse*"])),))._prefilter is None
+    many = tuple(CompiledItem(f"w{i}", compile_match([f"word{i}"])) for i in range(100))
+    assert Matcher(many)._prefilter is None  # many needed tokens: the index is cheaper

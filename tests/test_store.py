@@ -107,6 +107,68 @@ def test_a_later_sighting_can_add_a_match_for_another_watch_item(store: Store) -
     assert sorted(m.watch_id for m in store.matches()) == ["w1", "w2"]
 
 
+@pytest.mark.parametrize("mode", ["one by one", "one batch", "one batch in groups of 2"])
+def test_a_batch_is_stored_as_its_refreshes_one_after_another(
+    store: Store, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ingest_many writes a batch with one statement per table; what it stores and returns
+    must be what ingesting the same refreshes in order does: a link shared across the
+    batch, a GUID repeated in a document, a feed twice in one batch, an error."""
+
+    def m(w: str) -> MatchResult:
+        return MatchResult(w, (w,), f"snip {w}")
+
+    updates = [
+        update(
+            "a",
+            incoming("g1", "http://x/1", [m("w1")], title="a g1"),
+            incoming("g2", None, [m("w1")], title="a g2"),
+            incoming("g1", "http://x/1", [m("w2")], title="a g1 again"),  # repeated: ignored
+        ),
+        update("b", incoming("g9", "http://x/1", [m("w1"), m("w2")], title="b g9")),
+        update(
+            "a",
+            incoming("g1", "http://x/1", [m("w1")], title="a g1"),  # known to a
+            incoming("g3", "http://x/1", [m("w3")], title="a g3"),  # a's own entry again
+            incoming("g4", "http://x/4", [m("w1")], title="a g4"),
+            at=T0 + timedelta(minutes=1),
+        ),
+        FeedUpdate("b", T0, T0 + timedelta(minutes=30), status=500, error="HTTP 500"),
+    ]
+    if mode.endswith("groups of 2"):
+        monkeypatch.setattr("storage.ingest._GROUP", 2)  # written in several groups
+    if mode == "one by one":
+        results = [store.ingest(u) for u in updates]
+    else:
+        results = store.ingest_many(updates)
+    assert [(r.feed_id, r.new_entries, r.new_sightings, len(r.new_match_ids)) for r in results] == [
+        ("a", 2, 2, 2),
+        ("b", 0, 1, 1),
+        ("a", 1, 2, 2),
+        ("b", 0, 0, 0),
+    ]
+    counts = store.counts()
+    assert (counts["entries"], counts["sightings"], counts["matches"]) == (3, 5, 5)
+    got = {(x.guid, x.watch_id): (x.id, x.title, x.feed_id, x.snippet) for x in store.matches()}
+    assert {k: v[1:] for k, v in got.items()} == {
+        ("g1", "w1"): ("a g1", "a", "snip w1"),
+        ("g2", "w1"): ("a g2", "a", "snip w1"),
+        ("g1", "w2"): ("a g1", "a", "snip w2"),  # b's sighting added it
+        ("g1", "w3"): ("a g1", "a", "snip w3"),
+        ("g4", "w1"): ("a g4", "a", "snip w1"),
+    }
+    ids = [i for r in results for i in r.new_match_ids]
+    assert ids == [
+        got[k][0] for k in [("g1", "w1"), ("g2", "w1"), ("g1", "w2"), ("g1", "w3"), ("g4", "w1")]
+    ]
+    # The snapshot is the text the match was decided on: the sighting's, not the entry's.
+    snaps = store.match_snapshots(ids)
+    assert [snaps[i].title for i in ids] == ["a g1", "a g2", "b g9", "a g3", "a g4"]
+    assert snaps[got[("g4", "w1")][0]].fetched_at == T0 + timedelta(minutes=1)
+    b = store.feed_state("b")
+    assert b is not None and (b.error_count, b.last_error, b.entry_count) == (1, "HTTP 500", 1)
+
+
 def test_match_records_revision_and_first_carrier(store: Store) -> None:
     store.ingest(
         update("a", incoming("g", "http://x/1", [MatchResult("w", ("t",), "s")], title="Hello"))

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.stories import HOLDOUT2, HOLDOUT3, HOLDOUT4, HOLDOUT5, HOLDOUT6, evaluate, load
 from monitor.stories import (
     StoryItem,
+    _resembles,
     clean_title,
     cluster,
     is_german,
     publisher_domain,
     registrable_domain,
+    resemblance,
 )
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
@@ -512,3 +517,32 @@ def test_an_appeal_or_an_outage_is_not_the_event_it_follows() -> None:
     )
     assert [len(s.members) for s in cluster([fine, appeal])] == [1, 1]
     assert [len(s.members) for s in cluster([launch, down])] == [1, 1]
+
+
+# --- the pair test's shortcut decides as resemblance does (issue 5, cold-cycle CPU) -----------
+
+_TERMS = st.frozensets(st.sampled_from([f"t{i}" for i in range(12)]), max_size=8)
+
+
+@given(
+    _TERMS,
+    _TERMS,
+    st.dictionaries(st.sampled_from([f"t{i}" for i in range(12)]), st.floats(0.5, 5.0)),
+    st.sampled_from([0.0, 0.5, 0.99, 1.0]),
+    st.sampled_from([0.15, 0.35, 0.5, 1.0]),
+)
+@settings(max_examples=400, deadline=None)
+def test_resembles_decides_as_resemblance(a, b, idf, scale, threshold) -> None:
+    wa = sum(idf.get(t, 1.0) for t in a)
+    wb = sum(idf.get(t, 1.0) for t in b)
+    assert _resembles(a, b, wa, wb, idf, scale, threshold) == (
+        resemblance(a, b, idf) * scale >= threshold
+    )
+
+
+def test_resembles_at_the_threshold_exactly() -> None:
+    a, b = frozenset({"x", "y"}), frozenset({"x", "z"})
+    idf = {"x": 1.0, "y": 1.0, "z": 1.0}
+    third = resemblance(a, b, idf)  # 1/3, as the exact sum rounds it
+    assert _resembles(a, b, 2.0, 2.0, idf, 1.0, third) is True
+    assert _resembles(a, b, 2.0, 2.0, idf, 1.0, math.nextafter(third, 1.0)) is False
