@@ -30,6 +30,7 @@ from monitor import (
     cli_opml,
     cli_ops,
     cli_watch,
+    cli_web,
     logs,
     web,
 )
@@ -547,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_watch.register(sub, common)
     cli_ops.register(sub, common)
     cli_opml.register(sub, common)
+    cli_web.register(sub, common)
     return parser
 
 
