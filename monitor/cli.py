@@ -30,6 +30,7 @@ from monitor import (
     cli_opml,
     cli_ops,
     cli_watch,
+    cli_web,
     logs,
 )
 from monitor.deliver import new_secret
@@ -501,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--http",
         metavar="[HOST:]PORT",
-        help="serve /healthz, /readyz and /metrics here (a bare port binds 127.0.0.1; "
+        help="serve /healthz, /readyz, /metrics and the web pages here (a bare port binds "
+        "127.0.0.1; off loopback the pages need settings.http.token or $MONITOR_WEB_TOKEN; "
         "default: $MONITOR_HTTP, else settings.http.listen, else off)",
     )
     p.set_defaults(fn=cmd_run)
@@ -564,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_watch.register(sub, common)
     cli_ops.register(sub, common)
     cli_opml.register(sub, common)
+    cli_web.register(sub, common)
     return parser
 
 

@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +48,7 @@ from monitor.prepare import parse_executor
 from monitor.reload import Reloader
 from monitor.schedule import LEASE
 from monitor.types import Delivery, FeedState
+from monitor.ui.context import TOKEN_ENV, UIContext, is_loopback, resolve_token
 from monitor.watchlist import LoadedWatchlist
 from monitor.web import HttpService
 from storage.ops import HealthFigures
@@ -108,6 +110,22 @@ class Daemon:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _web_pages(self, on_saved: Callable[[], None]) -> UIContext | None:
+        """The pages' context, or None (logged) when they must stay off: no token off loopback."""
+        assert self.http_socket is not None
+        host = str(self.http_socket.getsockname()[0])
+        token = resolve_token(self.watchlist)
+        if token is None and not is_loopback(host):
+            logs.event(
+                logging.WARNING,
+                "web.disabled",
+                problem=f"the web pages are off: listening on {host}, not loopback, and no "
+                f"token is set (settings.http.token or ${TOKEN_ENV}); health, readiness "
+                "and metrics are served",
+            )
+            return None
+        return UIContext.start(self.store, self.watchlist, token=token, on_saved=on_saved)
+
     async def run(self) -> None:
         client = build_client(self.limits, USER_AGENT)
         executor = parse_executor(self.parse_workers)
@@ -145,7 +163,8 @@ class Daemon:
         watcher = asyncio.create_task(reloader.watch(self._stop), name="watchlist-watch")
         http = None
         if self.http_socket is not None:
-            http = HttpService(self, self.http_socket)
+            ui = self._web_pages(lambda: reloader.request("web edit"))
+            http = HttpService(self, self.http_socket, ui)
             http.start()
         cfg = self.watchlist.config
         logs.event(

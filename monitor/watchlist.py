@@ -127,7 +127,10 @@ HostName = Annotated[str, AfterValidator(_host_name)]
 
 
 class HttpSettings(_Model):
-    listen: str | None = None  # health, readiness and metrics; off unless set
+    listen: str | None = None  # health, readiness, metrics and the web pages; off unless set
+    # The web pages' token (bearer or login cookie); $MONITOR_WEB_TOKEN wins. Required when
+    # the pages listen on anything but loopback. Write it as ${VAR} to keep it out of the file.
+    token: str | None = None
 
     @field_validator("listen")
     @classmethod

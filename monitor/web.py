@@ -1,4 +1,4 @@
-"""The service's HTTP face: health, readiness and metrics (later pages join the same app).
+"""The service's HTTP face: health, readiness and metrics, and the analyst's pages.
 
 Owns one small Starlette app and serving it with uvicorn inside the daemon's own event
 loop (no second process or thread to watch):
@@ -10,8 +10,11 @@ loop (no second process or thread to watch):
   figures every replica shares, read from the database at scrape time (outbox depth, the
   oldest undelivered digest's age, consecutive errors per feed, matches per watch item).
 
-It reaches the daemon and the database only through the ``Probe`` protocol, so it never
-imports ``storage``. Database calls run in a thread, as everywhere else in the daemon.
+The pages (``monitor.ui``) join the same app when a ``UIContext`` is given, behind its
+token gate; health, readiness and metrics stay open.
+
+It reaches the daemon and the database only through the ``Probe`` protocol (and the pages
+through their context), so it never imports ``storage``. Database calls run in a thread, as everywhere else in the daemon.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -31,9 +34,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from monitor import metrics as _process_metrics  # noqa: F401 - registers what /metrics serves
+
+if TYPE_CHECKING:
+    from monitor.ui.context import UIContext
 
 
 class Figures(Protocol):
@@ -101,7 +107,7 @@ class _DatabaseCollector:
         yield matches
 
 
-def build_app(probe: Probe) -> Starlette:
+def build_app(probe: Probe, ui: UIContext | None = None) -> Starlette:
     db_registry = CollectorRegistry(auto_describe=False)
     collector = _DatabaseCollector(probe)
     db_registry.register(collector)
@@ -136,13 +142,16 @@ def build_app(probe: Probe) -> Starlette:
         body = generate_latest(REGISTRY) + generate_latest(db_registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if ui is None:
+        return Starlette(routes=routes)
+    from monitor.ui.app import ui_middleware, ui_routes
+
+    return Starlette(routes=routes + ui_routes(ui), middleware=ui_middleware(ui))
 
 
 class _Server(uvicorn.Server):
@@ -171,10 +180,10 @@ def bind(host: str, port: int) -> socket.socket:
 class HttpService:
     """The app served on one socket until ``stop``."""
 
-    def __init__(self, probe: Probe, sock: socket.socket) -> None:
+    def __init__(self, probe: Probe, sock: socket.socket, ui: UIContext | None = None) -> None:
         self.sock = sock
         config = uvicorn.Config(
-            build_app(probe),
+            build_app(probe, ui),
             log_config=None,  # keep our log format; uvicorn's errors still reach our handler
             access_log=False,
             lifespan="off",
