@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -628,10 +628,14 @@ class Store(
     def _pending(
         self, s: Session, row: DigestRow, watch_ids: Sequence[str]
     ) -> tuple[list[Match], datetime]:
+        # Not correlated: the digest's delivered match ids are read once (SQLite builds a
+        # set; PostgreSQL a hashed subplan). The correlated NOT EXISTS it replaces walked
+        # every delivery of the digest for every match (0.18 s at 1,000 matches and 340
+        # deliveries, growing with both; bench/web_pages.py).
         in_this_digest = (
             select(DeliveryMatchRow.match_id)
             .join(DeliveryRow, DeliveryRow.id == DeliveryMatchRow.delivery_id)
-            .where(DeliveryRow.digest_id == row.id, DeliveryMatchRow.match_id == MatchRow.id)
+            .where(DeliveryRow.digest_id == row.id)
         )
         q = (
             self._match_query()
@@ -639,7 +643,7 @@ class Store(
                 MatchRow.watch_id.in_(list(watch_ids)),
                 MatchRow.alert.is_(True),
                 MatchRow.created_at >= row.created_at,
-                ~exists(in_this_digest),
+                MatchRow.id.not_in(in_this_digest),
             )
             .order_by(MatchRow.created_at, MatchRow.id)
         )

@@ -1,0 +1,300 @@
+"""The web pages in a real headless browser, against a real daemon.
+
+``monitor run --http`` (a subprocess) polls a feed served on 127.0.0.1 into SQLite; Debian's
+Chromium (/usr/bin/chromium), driven by Playwright through ``executable_path`` (no browser
+is ever downloaded), logs in with the token through the form, opens the board, drills
+into a catalyst, opens its rule editor, edits the rule, sees the live preview's counts
+change, saves, and sees the daemon apply the new rule: an entry that only the new rule
+matches shows up on the catalyst page after the next poll.
+
+Without Chromium (or Playwright) the tests skip, naming the Debian packages; under
+``CI=true`` they fail instead (``.ci/run`` installs them).
+
+``UPDATE_SCREENSHOTS=1`` also writes docs/screenshots/<page>-desktop.png (1280 px wide)
+and <page>-phone.png (390 px) of every page (README, "Web pages").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.support import FeedFile, Item, write_watchlist
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+TOKEN = "browser-token"
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+NEW_TERM = "developer platform"
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _unavailable(problem: str) -> None:
+    message = f"{problem}: install Debian's browser with `apt-get install chromium chromium-driver`"
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser tests must run in CI; {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _unavailable(f"no {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=120_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """``monitor run --http 127.0.0.1:PORT`` over a temp watchlist and SQLite file."""
+
+    def __init__(self, config: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = config.parent / "daemon.log"
+        env = {k: v for k, v in os.environ.items() if k != "MONITOR_WEB_TOKEN"}
+        env["PYTHONUNBUFFERED"] = "1"
+        self._log = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)]
+            + ["--http", f"127.0.0.1:{self.port}", "--tick", "0.2"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"daemon not ready:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(
+            self.base + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+
+    def wait_for(self, path: str, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        body = ""
+        while time.monotonic() < deadline:
+            r = self.get(path)
+            body = r.text
+            if r.status_code == 200 and text in body:
+                return body
+            time.sleep(0.3)
+        raise AssertionError(
+            f"{text!r} not on {path} within {timeout}s; daemon log:\n"
+            f"{self.log.read_text()[-3000:]}\npage:\n{body[-2000:]}"
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def world(httpserver: HTTPServer, tmp_path: Path) -> Iterator[tuple[Daemon, FeedFile, Path]]:
+    feed = FeedFile(httpserver, "/wire.xml", title="Test wire")
+    now = datetime.now(UTC).replace(microsecond=0)
+    feed.items = [
+        Item(
+            "g1",
+            "Meta opens Muse Spark API to all developers",
+            "The Muse Spark API leaves its waitlist; pricing per million tokens.",
+            published=now - timedelta(hours=3),
+        ),
+        Item(
+            "g2",
+            "Meta's Muse Spark API comes to Europe",
+            "Developers in the EU can call the Muse Spark API from today.",
+            published=now - timedelta(hours=2),
+        ),
+        Item(
+            "g3",
+            "Muse developer platform reaches general availability",
+            "Meta's developer platform for Muse opens to every company.",
+            published=now - timedelta(hours=1),
+        ),
+        Item(
+            "g4",
+            "Oakley Meta glasses get Muse for live translation",
+            "Ray-Ban Meta and Oakley Meta owners get Muse on the glasses this week.",
+            published=now - timedelta(hours=1),
+        ),
+    ]
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("wire", httpserver.url_for("/wire.xml"))],
+        poll_interval="1s",
+        settings_extra=f"  http:\n    token: {TOKEN}\n",
+    )
+    daemon = Daemon(config)
+    try:
+        # The first poll stored the entries (g3 matches nothing yet).
+        daemon.wait_for("/metrics", 'catalyst_monitor_matches{watch_item="api-broadening"} 2.0')
+        yield daemon, feed, config
+    finally:
+        daemon.stop()
+
+
+def _shot(page: Any, name: str) -> None:
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(150)
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=False)
+    page.set_viewport_size(DESKTOP)
+
+
+def test_login_board_catalyst_edit_preview_save_and_the_daemon_applies_it(
+    browser: Any, world: tuple[Daemon, FeedFile, Path]
+) -> None:
+    daemon, feed, config = world
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+
+    # Token login through the form: a wrong token is refused, the right one lets in.
+    page.goto(daemon.base + "/")
+    assert page.url.startswith(daemon.base + "/login")
+    _shot(page, "login")
+    page.fill("#token", "wrong")
+    page.click("#login")
+    assert "Wrong token" in page.inner_text("main")
+    page.fill("#token", TOKEN)
+    page.click("#login")
+    page.wait_for_url(daemon.base + "/")
+
+    # The board: one card per watch item; drill into API broadening.
+    page.wait_for_selector("#card-api-broadening")
+    assert page.locator("article.card").count() == 2
+    _shot(page, "board")
+    page.click("#card-api-broadening a.drill")
+    page.wait_for_url(daemon.base + "/catalysts/api-broadening")
+    stories = page.inner_text("#stories")
+    assert "Muse Spark API comes to Europe" in stories
+    assert "developer platform" not in stories
+    assert page.locator("#stories mark").count() > 0
+    _shot(page, "catalyst")
+
+    # The editor, YAML mode: add a term; the live preview counts the entry it adds.
+    page.click("#edit-rule")
+    page.wait_for_url(re.compile(r".*/catalysts/api-broadening/edit.*"))
+    if page.locator("#rule-yaml").count() == 0:
+        page.goto(daemon.base + "/catalysts/api-broadening/edit?mode=yaml")
+    yaml_box = page.locator("#rule-yaml")
+    before_yaml = yaml_box.input_value()
+    assert '"Muse API"' in before_yaml
+    page.wait_for_selector("#count-matches")
+    before = int(page.inner_text("#count-matches"))
+    edited = before_yaml.replace('"Muse API"]', f'"Muse API", "{NEW_TERM}"]')
+    assert edited != before_yaml
+    yaml_box.fill(edited)
+    yaml_box.dispatch_event("input")
+    page.wait_for_function(
+        "n => document.querySelector('#count-matches') && "
+        "Number(document.querySelector('#count-matches').textContent) > n",
+        arg=before,
+    )
+    assert int(page.inner_text("#count-adds")) == 1
+    assert int(page.inner_text("#count-drops")) == 0
+    assert "Muse developer platform reaches general availability" in page.inner_text("#preview")
+    _shot(page, "editor")
+
+    # Save: the file is written, the daemon reloads, and the next poll applies the rule.
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/catalysts/api-broadening\?flash=.*"))
+    assert NEW_TERM in config.read_text()
+    feed.items.append(
+        Item(
+            "g5",
+            "Meta widens its developer platform to startups",
+            "A new tier of the developer platform for Muse opens to small companies.",
+        )
+    )
+    daemon.wait_for("/catalysts/api-broadening", "widens its developer platform")
+    page.reload()
+    assert "Meta widens its developer platform to startups" in page.inner_text("#stories")
+
+    # The other pages, for the screenshots (and that they render in a browser).
+    page.goto(daemon.base + "/search?q=Muse")
+    page.wait_for_selector("#results")
+    assert "Muse" in page.inner_text("#results")
+    _shot(page, "search")
+    page.goto(daemon.base + "/feeds")
+    page.wait_for_selector("#feed-wire")
+    _shot(page, "feeds")
+    context.close()
+
+
+def test_digests_page_previews_each_format_in_the_browser(
+    browser: Any, world: tuple[Daemon, FeedFile, Path]
+) -> None:
+    daemon, _feed, _config = world
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(daemon.base + "/digests")
+    section = page.locator("#digest-daily")
+    assert "0 8 * * *" in section.inner_text()
+    assert "Muse Spark API comes to Europe" in page.inner_text("#digest-preview-daily")
+    # htmx swaps the preview in place: Slack's body, then the Markdown text.
+    section.get_by_role("link", name="slack").click()
+    page.wait_for_selector("#digest-preview-daily[data-format='slack']")
+    assert '"blocks"' in page.inner_text("#digest-preview-daily pre")
+    assert page.url == daemon.base + "/digests"  # swapped, not navigated
+    section.get_by_role("link", name="text").click()
+    page.wait_for_selector("#digest-preview-daily[data-format='text']")
+    assert "# Catalyst digest daily" in page.inner_text("#digest-preview-daily pre")
+    page.locator("#digest-preview-daily").scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "digests")
+    context.close()
