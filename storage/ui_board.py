@@ -167,7 +167,9 @@ class BoardQueries:
             old = {
                 r.entry_id: r
                 for r in s.scalars(
-                    select(LabelRow).where(LabelRow.watch_id == watch_id, LabelRow.entry_id.in_(ids))
+                    select(LabelRow).where(
+                        LabelRow.watch_id == watch_id, LabelRow.entry_id.in_(ids)
+                    )
                 )
             }
             n = 0
