@@ -223,11 +223,12 @@ class BoardQueries:
 
         def fn(s: Session) -> list[FeedHealth]:
             bucket = self._week_bucket(SightingRow.first_seen, now).label("bucket")
+            # ``entry_id IN (recent entries)`` rather than a join: SQLite would otherwise
+            # walk every sighting by feed (its unique index) and look each entry up.
+            recent = select(EntryRow.id).where(EntryRow.first_seen > start)
             q = (
                 select(SightingRow.feed_id, bucket, func.count())
-                .select_from(EntryRow)
-                .join(SightingRow, SightingRow.entry_id == EntryRow.id)
-                .where(EntryRow.first_seen > start, SightingRow.first_seen > start)
+                .where(SightingRow.entry_id.in_(recent), SightingRow.first_seen > start)
                 .group_by(SightingRow.feed_id, bucket)
             )
             per_week: dict[str, list[int]] = {}

@@ -376,3 +376,38 @@ def test_pages_are_phone_friendly(ua: UIApp) -> None:
 
 def test_context_clock_is_used(ua: UIApp) -> None:
     assert isinstance(ua.ctx, UIContext) and ua.ctx.clock() == NOW
+
+
+def test_story_cache_serves_stale_stories_while_a_busy_item_is_reclustered() -> None:
+    import threading
+
+    from monitor.ui.board import _StoryCache
+
+    cache = _StoryCache()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def first() -> list:
+        calls.append("first")
+        return ["old"]  # type: ignore[list-item]
+
+    def slow() -> list:
+        calls.append("slow")
+        release.wait(10)
+        return ["new"]  # type: ignore[list-item]
+
+    slot = ("w", None)
+    assert cache.lookup(slot, (1,), first, allow_stale=True) == ["old"]  # cold: computed
+    assert cache.lookup(slot, (1,), slow, allow_stale=True) == ["old"]  # same version: kept
+    # New matches: the old stories at once, the new ones computed in the background once.
+    assert cache.lookup(slot, (2,), slow, allow_stale=True) == ["old"]
+    assert cache.lookup(slot, (2,), slow, allow_stale=True) == ["old"]
+    release.set()
+    for _ in range(200):
+        if cache.lookup(slot, (2,), slow, allow_stale=True) == ["new"]:
+            break
+        threading.Event().wait(0.02)
+    assert cache.lookup(slot, (2,), first, allow_stale=True) == ["new"]
+    assert calls == ["first", "slow"]
+    # A small item is always clustered fresh.
+    assert cache.lookup(slot, (3,), first, allow_stale=False) == ["old"]

@@ -8,7 +8,8 @@ and outlets, and its matches per week (counted in SQL, ``Store.item_activity``).
 Stories are the item's matches clustered as ``monitor evidence`` clusters them
 (``monitor.state.stories_of``), newest first, paged. Clustering is the expensive part
 (~0.35 s of CPU for 1,000 matches), so the clustered stories are kept per watch item and
-reused until the item's match count or newest match id changes (``_StoryCache``); the
+reused until the item's match count or newest match id changes, and a busy item's are
+recomputed in the background while the previous ones are shown (``_StoryCache``); the
 board clusters at most the newest ``BOARD_MATCHES`` matches of an item, the stories page
 the newest ``PAGE_MATCHES``.
 
@@ -20,9 +21,9 @@ labels its entries ``mute`` (``storage/ui_board.py``); muted stories are hidden 
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -45,7 +46,10 @@ from monitor.watchlist import WatchItem
 if TYPE_CHECKING:
     from storage.ui_board import ItemActivity
 
+log = logging.getLogger(__name__)
+
 BOARD_MATCHES = 500
+SYNC_MATCHES = 150  # up to this many matches an item's stories are always clustered fresh
 PAGE_MATCHES = 5000
 PER_PAGE = 50
 WEEKS = 12
@@ -68,28 +72,65 @@ def state_view(state: str) -> dict[str, str]:
     return {"state": state, "icon": icon, "label": label}
 
 
+Slot = tuple[str, int | None]
+Version = tuple[Any, ...]
+
+
 class _StoryCache:
-    """Clustered stories per (watch item, how many matches), while the item's matches are
-    unchanged (same count and newest match id). Small: one entry per item and size."""
+    """The clustered stories of each (watch item, match limit), with the version of the
+    item's matches they were computed from (count, newest match id, primary sources): one
+    slot per item and limit, replaced when the item's matches change.
 
-    def __init__(self, size: int = 256) -> None:
+    Stale while revalidating: when an item with more than ``SYNC_MATCHES`` matches got new
+    ones, a page gets the previous clustering at once and one background thread computes
+    the new one (a busy item gets a match every few minutes; re-clustering it on the
+    request would cost ~0.25 s of CPU each time). Small items are always clustered fresh.
+    """
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[Any, ...], list[EventStory]] = OrderedDict()
-        self._size = size
+        self._items: dict[Slot, tuple[Version, list[EventStory]]] = {}
+        self._running: set[Slot] = set()
 
-    def get(self, key: tuple[Any, ...]) -> list[EventStory] | None:
+    def lookup(
+        self,
+        slot: Slot,
+        version: Version,
+        compute: Callable[[], list[EventStory]],
+        allow_stale: bool,
+    ) -> list[EventStory]:
         with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-            return hit
+            hit = self._items.get(slot)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        if hit is not None and allow_stale:
+            self._refresh(slot, version, compute)
+            return hit[1]
+        value = compute()
+        with self._lock:
+            self._items[slot] = (version, value)
+        return value
 
-    def put(self, key: tuple[Any, ...], value: list[EventStory]) -> None:
+    def _refresh(
+        self, slot: Slot, version: Version, compute: Callable[[], list[EventStory]]
+    ) -> None:
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            if slot in self._running:
+                return
+            self._running.add(slot)
+
+        def run() -> None:
+            try:
+                value = compute()
+                with self._lock:
+                    self._items[slot] = (version, value)
+            except Exception:  # the next page view tries again, on its own thread
+                log.exception("re-clustering the stories of %s failed", slot[0])
+            finally:
+                with self._lock:
+                    self._running.discard(slot)
+
+        threading.Thread(target=run, name=f"stories-{slot[0]}", daemon=True).start()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +224,18 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         if activity is None:
             activity = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
         primary = tuple(ctx.watchlist().config.settings.primary_sources)
-        key = (watch_id, limit, activity.matches, activity.newest_match_id, primary)
-        stories = cache.get(key)
-        if stories is None:
-            matches = store.matches(watch_id=watch_id, limit=limit) if activity.matches else []
-            stories = stories_of(matches, primary)
-            cache.put(key, stories)
-        return Clustered(stories, activity.matches > limit)
+        truncated = activity.matches > limit
+        # An item with fewer matches than the limit has one clustering for every page.
+        slot = (watch_id, limit if truncated else None)
+        version = (activity.matches, activity.newest_match_id, primary)
+        count = activity.matches
+
+        def compute() -> list[EventStory]:
+            matches = store.matches(watch_id=watch_id, limit=limit) if count else []
+            return stories_of(matches, primary)
+
+        stories = cache.lookup(slot, version, compute, allow_stale=count > SYNC_MATCHES)
+        return Clustered(stories, truncated)
 
     def board_data(items: Sequence[WatchItem], now: datetime) -> list[dict[str, Any]]:
         wl = ctx.watchlist()
