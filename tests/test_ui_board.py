@@ -411,3 +411,28 @@ def test_story_cache_serves_stale_stories_while_a_busy_item_is_reclustered() -> 
     assert calls == ["first", "slow"]
     # A small item is always clustered fresh.
     assert cache.lookup(slot, (3,), first, allow_stale=False) == ["old"]
+
+
+def test_a_busy_items_card_fills_in_when_its_stories_are_counted(
+    ua: UIApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from monitor.ui import board
+
+    monkeypatch.setattr(board, "SYNC_MATCHES", 2)  # 3 matches make a busy item here
+    seed_api(ua)
+    c = client(ua.app)
+    html = c.get("/").text
+    card = html[html.index(f'id="card-{API}"') : html.index(f'id="card-{GLASSES}"')]
+    # Nothing clustered yet: the page does not wait, the card asks again.
+    assert "data-stories" not in card and "counting…" in card
+    assert f'hx-get="/catalysts/{API}/card" hx-trigger="load delay:1s"' in card
+    for _ in range(250):
+        r = c.get(f"/catalysts/{API}/card", headers={"HX-Request": "true"})
+        if "data-stories" in r.text:
+            break
+        time.sleep(0.02)
+    assert r.status_code == 200 and "<html" not in r.text
+    assert 'data-stories="2" data-sources="3"' in r.text and "hx-get" not in r.text
+    assert c.get("/catalysts/nope/card").status_code == 404

@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Route
 from monitor.match import mark_segments
 from monitor.render import safe_url
 from monitor.state import EventStory, deadline, stories_of
-from monitor.types import Match
+from monitor.types import CatalystState, Match
 from monitor.ui.context import UIContext
 from monitor.ui.pages import fragment, page
 from monitor.watchlist import WatchItem
@@ -110,6 +110,18 @@ class _StoryCache:
         with self._lock:
             self._items[slot] = (version, value)
         return value
+
+    def peek(
+        self, slot: Slot, version: Version, compute: Callable[[], list[EventStory]]
+    ) -> list[EventStory] | None:
+        """The stories of this version, else the previous ones (both: computing the new
+        ones in the background), else None (nothing yet; computing in the background)."""
+        with self._lock:
+            hit = self._items.get(slot)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        self._refresh(slot, version, compute)
+        return hit[1] if hit is not None else None
 
     def _refresh(
         self, slot: Slot, version: Version, compute: Callable[[], list[EventStory]]
@@ -219,8 +231,17 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
     cache = _StoryCache()
     store = ctx.store
 
-    def clustered(watch_id: str, limit: int, activity: ItemActivity | None = None) -> Clustered:
-        """The newest ``limit`` matches of an item as stories (blocking: run in a thread)."""
+    def clustered(
+        watch_id: str,
+        limit: int,
+        activity: ItemActivity | None = None,
+        *,
+        wait: bool = True,
+    ) -> Clustered | None:
+        """The newest ``limit`` matches of an item as stories (blocking: run in a thread).
+
+        ``wait=False``: None instead of clustering a busy item on this request when there
+        is nothing to show yet (it is clustered in the background)."""
         if activity is None:
             activity = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
         primary = tuple(ctx.watchlist().config.settings.primary_sources)
@@ -234,43 +255,54 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             matches = store.matches(watch_id=watch_id, limit=limit) if count else []
             return stories_of(matches, primary)
 
-        stories = cache.lookup(slot, version, compute, allow_stale=count > SYNC_MATCHES)
-        return Clustered(stories, truncated)
+        busy = count > SYNC_MATCHES
+        if busy and not wait:
+            found = cache.peek(slot, version, compute)
+            return None if found is None else Clustered(found, truncated)
+        return Clustered(cache.lookup(slot, version, compute, allow_stale=busy), truncated)
+
+    def stories_for_page(watch_id: str) -> Clustered:
+        cl = clustered(watch_id, PAGE_MATCHES)
+        assert cl is not None
+        return cl
+
+    def card(
+        w: WatchItem, act: ItemActivity, st: CatalystState | None, now: datetime
+    ) -> dict[str, Any]:
+        tz = ctx.watchlist().config.settings.timezone
+        cl = clustered(w.id, BOARD_MATCHES, act, wait=False)
+        outlets = {o for s in cl.stories for o in s.story.outlets} if cl else set()
+        due = deadline(w.expected_by, tz) if w.expected_by else None
+        state = st.state if st else "no_signal"
+        return {
+            "item": w,
+            "state": state_view(state),
+            "since": st.since if st else None,
+            "reason": st.reason if st else "not evaluated yet",
+            "expected_by": w.expected_by,
+            "passed": state == "overdue"
+            or (due is not None and now >= due and state not in ("confirmed", "denied")),
+            # None: a busy item's stories are being clustered; the card asks again.
+            "stories": len(cl.stories) if cl else None,
+            "sources": len(outlets),
+            "truncated": cl.truncated if cl else False,
+            "matches_shown": BOARD_MATCHES,
+            "matches": act.matches,
+            "last_match_at": act.last_match_at,
+            "weekly": act.weekly,
+        }
 
     def board_data(items: Sequence[WatchItem], now: datetime) -> list[dict[str, Any]]:
-        wl = ctx.watchlist()
-        tz = wl.config.settings.timezone
-        ids = [w.id for w in items]
-        activity = store.item_activity(ids, now, WEEKS)
+        activity = store.item_activity([w.id for w in items], now, WEEKS)
         states = store.catalyst_states()
-        cards = []
-        for w in items:
-            act = activity[w.id]
-            st = states.get(w.id)
-            cl = clustered(w.id, BOARD_MATCHES, act)
-            outlets = {o for s in cl.stories for o in s.story.outlets}
-            due = deadline(w.expected_by, tz) if w.expected_by else None
-            state = st.state if st else "no_signal"
-            cards.append(
-                {
-                    "item": w,
-                    "state": state_view(state),
-                    "since": st.since if st else None,
-                    "reason": st.reason if st else "not evaluated yet",
-                    "expected_by": w.expected_by,
-                    "passed": state == "overdue"
-                    or (due is not None and now >= due and state not in ("confirmed", "denied")),
-                    "stories": len(cl.stories),
-                    "sources": len(outlets),
-                    "truncated": cl.truncated,
-                    "matches_shown": BOARD_MATCHES,
-                    "matches": act.matches,
-                    "last_match_at": act.last_match_at,
-                    "weekly": act.weekly,
-                    "week_max": max(act.weekly) if act.weekly else 0,
-                }
-            )
-        return cards
+        return [card(w, activity[w.id], states.get(w.id), now) for w in items]
+
+    def one_card(watch_id: str, now: datetime) -> dict[str, Any] | None:
+        item = next((w for w in ctx.watchlist().config.watch if w.id == watch_id), None)
+        if item is None:
+            return None
+        act = store.item_activity([watch_id], now, WEEKS)[watch_id]
+        return card(item, act, store.catalyst_states().get(watch_id), now)
 
     async def index(request: Request) -> Response:
         wl = ctx.watchlist()
@@ -278,8 +310,18 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         cards = await ctx.db(board_data, list(wl.config.watch), now)
         return page(request, ctx, "board.html", cards=cards, now=now, weeks=WEEKS)
 
+    async def card_fragment(request: Request) -> Response:
+        """One card (htmx: a busy item's card asks again until its stories are counted)."""
+        now = ctx.clock()
+        c = await ctx.db(one_card, request.path_params["watch_id"], now)
+        if c is None:
+            return fragment(
+                request, "_label_error.html", message="Unknown catalyst.", status_code=404
+            )
+        return fragment(request, "_card.html", c=c, now=now, weeks=WEEKS)
+
     def stories_data(watch_id: str, page_no: int, show_muted: bool) -> dict[str, Any]:
-        cl = clustered(watch_id, PAGE_MATCHES)
+        cl = stories_for_page(watch_id)
         muted = store.muted_entries(watch_id)
         ordered = sorted(cl.stories, key=lambda s: (s.story.first_seen, s.key), reverse=True)
         hidden = 0
@@ -340,7 +382,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         )
 
     def one_story(watch_id: str, n: int) -> dict[str, Any] | None:
-        cl = clustered(watch_id, PAGE_MATCHES)
+        cl = stories_for_page(watch_id)
         es = next((s for s in cl.stories if s.key == f"e{n}"), None)
         if es is None:
             return None
@@ -436,5 +478,6 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
     return [
         Route("/", index),
         Route("/catalysts/{watch_id}", catalyst),
+        Route("/catalysts/{watch_id}/card", card_fragment),
         Route("/labels", labels, methods=["POST"]),
     ]
