@@ -10,8 +10,8 @@ Stories are the item's matches clustered as ``monitor evidence`` clusters them
 (~0.35 s of CPU for 1,000 matches), so the clustered stories are kept per watch item and
 reused until the item's match count or newest match id changes, and a busy item's are
 recomputed in the background while the previous ones are shown (``_StoryCache``); the
-board clusters at most the newest ``BOARD_MATCHES`` matches of an item, the stories page
-the newest ``PAGE_MATCHES``.
+board and the stories page share one clustering of an item's newest ``STORY_MATCHES``
+matches (so their counts agree, and the board's background work warms the page).
 
 Labels are the records ``monitor label`` writes (``Store.add_label``): relevant or noise
 on a match, a missed entry flagged as relevant for an item (no match id). Muting a story
@@ -48,9 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BOARD_MATCHES = 500
 SYNC_MATCHES = 150  # up to this many matches an item's stories are always clustered fresh
-PAGE_MATCHES = 5000
+STORY_MATCHES = 5000  # the newest matches of an item that are clustered into stories
 PER_PAGE = 50
 WEEKS = 12
 VERDICTS = ("relevant", "noise", "missed", "mute", "unmute")
@@ -262,7 +261,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         return Clustered(cache.lookup(slot, version, compute, allow_stale=busy), truncated)
 
     def stories_for_page(watch_id: str) -> Clustered:
-        cl = clustered(watch_id, PAGE_MATCHES)
+        cl = clustered(watch_id, STORY_MATCHES)
         assert cl is not None
         return cl
 
@@ -270,7 +269,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         w: WatchItem, act: ItemActivity, st: CatalystState | None, now: datetime
     ) -> dict[str, Any]:
         tz = ctx.watchlist().config.settings.timezone
-        cl = clustered(w.id, BOARD_MATCHES, act, wait=False)
+        cl = clustered(w.id, STORY_MATCHES, act, wait=False)
         outlets = {o for s in cl.stories for o in s.story.outlets} if cl else set()
         due = deadline(w.expected_by, tz) if w.expected_by else None
         state = st.state if st else "no_signal"
@@ -286,7 +285,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             "stories": len(cl.stories) if cl else None,
             "sources": len(outlets),
             "truncated": cl.truncated if cl else False,
-            "matches_shown": BOARD_MATCHES,
+            "matches_shown": STORY_MATCHES,
             "matches": act.matches,
             "last_match_at": act.last_match_at,
             "weekly": act.weekly,
@@ -377,7 +376,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             deadline=deadline(item.expected_by, tz) if item.expected_by else None,
             show_muted=show_muted,
             per_page=PER_PAGE,
-            page_matches=PAGE_MATCHES,
+            page_matches=STORY_MATCHES,
             **{k: v for k, v in data.items() if k != "state"},
         )
 
