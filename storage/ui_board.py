@@ -76,7 +76,9 @@ class BoardQueries:
         """Whole weeks between ``column`` and ``now`` (0 = the last seven days), in SQL."""
         at = literal(_naive(now))
         if self.url.startswith("postgresql"):
-            seconds = func.extract("epoch", at - column)
+            # date_part is double precision; extract() is numeric since PostgreSQL 14,
+            # and numeric division per row is what this query would spend its time on.
+            seconds = func.date_part("epoch", at - column)
             return cast(func.floor(seconds / WEEK.total_seconds()), Integer)
         return cast((func.julianday(at) - func.julianday(column)) / 7.0, Integer)
 
