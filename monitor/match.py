@@ -574,6 +574,35 @@ def explain(
 
 def mark(text: str, terms: Sequence[str]) -> str:
     """``text`` with every occurrence of the given terms wrapped in «guillemets»."""
+    spans = mark_spans(text, terms)
+    if not spans:
+        return text
+    out, at = [], 0
+    for s, e in spans:
+        out.append(text[at:s] + "«" + text[s:e] + "»")
+        at = e
+    out.append(text[at:])
+    return "".join(out)
+
+
+def mark_segments(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, is a matched term) segments, for pages that mark hits
+    with HTML elements around escaped text (never markup built from feed text)."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for s, e in mark_spans(text, terms):
+        if s > at:
+            out.append((text[at:s], False))
+        out.append((text[s:e], True))
+        at = e
+    if at < len(text) or not out:
+        out.append((text[at:], False))
+    return out
+
+
+def mark_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) offsets in ``text`` of the occurrences of ``terms`` (folded as the
+    matcher folds), sorted and not overlapping."""
     spans = _token_spans(text)
     ends = [_end_of(text, start) for _, start in spans]
     marks: list[tuple[int, int]] = []
@@ -596,16 +625,14 @@ def mark(text: str, terms: Sequence[str]) -> str:
                 for k, w in enumerate(toks)
             ):
                 marks.append((spans[i][1], ends[i + last]))
-    if not marks:
-        return text
-    out, at = [], 0
+    out: list[tuple[int, int]] = []
+    at = 0
     for s, e in sorted(set(marks), key=lambda m: (m[0], -m[1])):
         if s < at:
             continue
-        out.append(text[at:s] + "«" + text[s:e] + "»")
+        out.append((s, e))
         at = e
-    out.append(text[at:])
-    return "".join(out)
+    return out
 
 
 @lru_cache(maxsize=8192)

@@ -55,6 +55,7 @@ from storage.models import (
     SightingRow,
 )
 from storage.ops import OpsMixin
+from storage.ui_board import BoardQueries
 from storage.ui_digests import DigestQueries
 
 T = TypeVar("T")
@@ -98,6 +99,7 @@ class Store(
     LeaseMixin,
     ArticleMixin,
     DigestQueries,
+    BoardQueries,
 ):
     """All persistence. Thread-safe: each call opens its own session."""
 
