@@ -55,6 +55,7 @@ from storage.models import (
     SightingRow,
 )
 from storage.ops import OpsMixin
+from storage.ui_search import SearchQueries
 
 T = TypeVar("T")
 _CHUNK = 500  # bound the number of bind parameters per IN (...)
@@ -96,6 +97,7 @@ class Store(
     BacktestMixin,
     LeaseMixin,
     ArticleMixin,
+    SearchQueries,
 ):
     """All persistence. Thread-safe: each call opens its own session."""
 
