@@ -30,7 +30,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import LiteralScalarString
+from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
+from ruamel.yaml.tokens import CommentToken
 
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.watchlist import LoadedWatchlist, load_watchlist_text
@@ -236,9 +237,7 @@ def splice_item(text: str, watch_id: str | None, block: str) -> tuple[str, int]:
         block += "\n"
     if start > 0 and text[start - 1] != "\n":
         block = "\n" + block
-        start_line = text.count("\n", 0, start) + 2
-    else:
-        start_line = text.count("\n", 0, start) + 1
+    start_line = text.count("\n", 0, start) + 1 + (len(block) - len(block.lstrip("\n")))
     return text[:start] + block + text[end:], start_line
 
 
@@ -387,6 +386,16 @@ def _put(node: CommentedMap, key: str, value: object) -> None:
     keys = list(node)
     pos = max((keys.index(k) + 1 for k in before if k in node), default=0)
     node.insert(pos, key, value)
+    if keys and pos == len(keys):
+        # After the last key: what followed its line (blank lines, the next item's
+        # heading comment) now follows the new key; its own end-of-line comment stays.
+        slot = node.ca.items.get(keys[-1])
+        tok = slot[2] if slot and len(slot) > 2 else None
+        if tok is not None and "\n" in tok.value:
+            head, _, tail = tok.value.partition("\n")
+            if tail:
+                tok.value = head + "\n"
+                node.ca.items[key] = [None, None, CommentToken(tail, tok.start_mark), None]
 
 
 def _set_list(parent: CommentedMap, key: str, terms: list[str]) -> None:
@@ -399,7 +408,10 @@ def _set_list(parent: CommentedMap, key: str, terms: list[str]) -> None:
     if not terms:
         parent.pop(key, None)
         return
-    seq = CommentedSeq(terms)
+    # Terms kept from the old list keep their quoting; new ones are quoted as the old were.
+    kept = {str(t): t for t in old} if isinstance(old, CommentedSeq) else {}
+    style = next((type(t) for t in kept.values() if isinstance(t, ScalarString)), None)
+    seq = CommentedSeq(kept.get(t, style(t) if style else t) for t in terms)
     if isinstance(old, CommentedSeq) and len(old) and (len(old) - 1) in old.ca.items:
         # The comment after the old list's last term heads whatever follows: keep it.
         seq.ca.items[len(terms) - 1] = old.ca.items[len(old) - 1]
