@@ -16,7 +16,6 @@ from markupsafe import escape
 from pytest_httpserver import HTTPServer
 
 from monitor.backtest import run_backtest, update_index
-from monitor.match import CompiledItem
 from monitor.watchlist import load_watchlist
 from monitor.watchlist_edit import find_block, revision_of, splice_item, watch_blocks
 from tests.support import FeedFile, Item
@@ -289,10 +288,7 @@ def test_invalid_edits_show_check_messages_and_write_nothing(tmp_path: Path, cas
         from monitor.ui.editor import form_from
         from monitor.watchlist_edit import form_block
 
-        class _Data(dict):  # a FormData stand-in for form_from
-            pass
-
-        block = form_block(old, "glasses-rollout", form_from(_Data(data)))  # type: ignore[arg-type]
+        block = form_block(old, "glasses-rollout", form_from(data))
         candidate, _ = splice_item(old, "glasses-rollout", block)
     other = tmp_path / "check" / "watchlist.yaml"
     other.parent.mkdir()
@@ -459,7 +455,3 @@ def test_a_running_daemon_applies_a_rule_saved_through_the_page(
         assert ui.store.entries_by_id([entry_id])[0][2].title == "Zorblax launches its glasses"
     finally:
         assert d.stop() == 0
-
-
-def test_compiled_item_import_is_used() -> None:  # keeps CompiledItem import honest for mypy
-    assert CompiledItem

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -178,11 +178,11 @@ class Draft:
         return self.loaded is not None and not any(p.severity == "error" for p in self.problems)
 
 
-def _lines(data: FormData, key: str) -> tuple[str, ...]:
+def _lines(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in str(data.get(key, "")).splitlines() if x.strip())
 
 
-def form_from(data: FormData) -> we.ItemForm:
+def form_from(data: Mapping[str, Any]) -> we.ItemForm:
     def s(key: str, default: str = "") -> str:
         return str(data.get(key, default)).replace("\r\n", "\n")
 
