@@ -14,6 +14,7 @@ file as it was, ``form_block`` turns the editor's form into a block, and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -171,7 +172,16 @@ def _rt_tree(text: str) -> CommentedMap:
 
 def watch_blocks(text: str) -> list[Block]:
     """Every watch item's block, in file order. Raises ConfigError when the file cannot be
-    parsed or ``watch:`` is not a block list (a flow list ``[...]`` has no per-item lines)."""
+    parsed or ``watch:`` is not a block list (a flow list ``[...]`` has no per-item lines).
+
+    Remembers the last few texts: the editor asks about the same file at every keystroke,
+    and a round-trip parse of a long watchlist takes a good part of a second.
+    """
+    return list(_watch_blocks(text))
+
+
+@functools.lru_cache(maxsize=8)
+def _watch_blocks(text: str) -> tuple[Block, ...]:
     tree = _rt_tree(text)
     seq = tree.get("watch")
     if not isinstance(seq, CommentedSeq) or not len(seq):
@@ -213,7 +223,7 @@ def watch_blocks(text: str) -> list[Block]:
         blocks.append(
             Block(offsets[ln], offsets[end], ln + 1, col, str(wid) if wid is not None else None)
         )
-    return blocks
+    return tuple(blocks)
 
 
 def find_block(text: str, watch_id: str) -> Block | None:

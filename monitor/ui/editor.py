@@ -253,14 +253,18 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
     # Warnings about the rest of the file are monitor check's business, not this item's.
     mine = _problems(ConfigError(list(draft.loaded.warnings)), new_text, line, block_len)
     draft.problems = [p for p in mine if p.where != "elsewhere in the file"]
-    try:
-        draft.new_id = next((b.watch_id for b in we.watch_blocks(new_text) if b.line == line), None)
-    except ConfigError:
-        draft.new_id = None
-    if draft.new_id is None:
+    # The edited item is where the old one was (a new one is last): no third parse.
+    blocks = we.watch_blocks(text)
+    index = len(blocks) if watch_id is None else [b.watch_id for b in blocks].index(watch_id)
+    watch = draft.loaded.config.watch
+    if len(watch) != len(blocks) + (watch_id is None):
         draft.problems.append(
-            Problem("error", "the edited text is not a watch item (- id: ...)", "this item")
+            Problem(
+                "error", "the edited text must be exactly one watch item (- id: ...)", "this item"
+            )
         )
+    else:
+        draft.new_id = watch[index].id
     return draft
 
 
