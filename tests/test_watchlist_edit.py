@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_every_item_of_the_default_watchlist_splices_back_to_the_same_file() -> 
         found = find_block(text, b.watch_id)
         assert found == b
     # Blocks tile the list: nothing but blank lines and headings between them.
-    for a, b in zip(blocks, blocks[1:], strict=False):
+    for a, b in itertools.pairwise(blocks):
         gap = text[a.end : b.start]
         assert all(ln.strip() == "" or ln.strip().startswith("#") for ln in gap.splitlines())
 
