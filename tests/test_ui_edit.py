@@ -358,8 +358,8 @@ def test_a_concurrent_edit_is_a_conflict_and_nothing_is_overwritten(tmp_path: Pa
 # --- the live preview -----------------------------------------------------------------------
 
 
-def test_preview_counts_what_the_draft_adds_and_drops(tmp_path: Path) -> None:
-    ui = edit_app(tmp_path)
+def test_preview_counts_what_the_draft_adds_and_drops(tmp_path: Path, db_url: str) -> None:
+    ui = edit_app(tmp_path, database=db_url)  # SQLite file and PostgreSQL
     seed(
         ui.store,
         [
@@ -455,3 +455,24 @@ def test_a_running_daemon_applies_a_rule_saved_through_the_page(
         assert ui.store.entries_by_id([entry_id])[0][2].title == "Zorblax launches its glasses"
     finally:
         assert d.stop() == 0
+
+
+def test_a_far_behind_index_is_built_in_the_background_and_the_preview_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "BACKGROUND_INDEX", 1)
+    ui = edit_app(tmp_path)
+    seed(ui.store, [entry(1, "Muse API opens"), entry(2, "Muse API pricing"), entry(3, "x")])
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/api-broadening/edit/preview", data=data)
+    assert "Building the search index: 3 entries to go" in r.text
+    assert 'hx-trigger="load delay:2s"' in r.text  # it asks again by itself
+    eng = editor.engine(ui.store)
+    assert eng.indexing is not None
+    eng.indexing.join(30)
+    r = c.post("/catalysts/api-broadening/edit/preview", data=data)
+    assert '<span id="count-matches">2</span>' in r.text

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 20  # entries listed per group in the preview (the counts are exact)
 SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this many entries
-DOC_CACHE = 30_000  # parsed entries kept between keystrokes
+DOC_CACHE = 10_000  # parsed entries kept between keystrokes (a few KB each)
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
 
 
@@ -346,7 +346,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         text = read_text(ctx)
         if watch_id is None:
             form = we.ItemForm(match_kind="lists")
-            block = '  - id: new-catalyst\n    name: New catalyst\n    match:\n      any: [""]\n'
+            block = "  - id: new-catalyst\n    name: New catalyst\n    match: 'Muse AND launch*'\n"
         else:
             found = we.find_block(text, watch_id)
             if found is None:
