@@ -379,6 +379,18 @@ def form_block(text: str, watch_id: str | None, form: ItemForm) -> str:
     buf = io.StringIO()
     y.dump(tree, buf)
     dumped = buf.getvalue()
+    if watch_id is not None:
+        # ruamel writes an unchanged file back byte for byte, so when everything before
+        # and after the item is as it was, the item's new text lies between: no re-parse.
+        old_block = find_block(text, watch_id)
+        if old_block is not None:
+            head, tail = old_block.start, len(text) - old_block.end
+            if (
+                len(dumped) - tail >= head
+                and dumped[:head] == text[:head]
+                and dumped[len(dumped) - tail :] == text[old_block.end :]
+            ):
+                return dumped[head : len(dumped) - tail]
     return watch_blocks(dumped)[index].text(dumped)
 
 
