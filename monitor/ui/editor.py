@@ -246,7 +246,7 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
     draft.new_text = new_text
     block_len = max(1, draft.yaml.count("\n") + (0 if draft.yaml.endswith("\n") else 1))
     try:
-        draft.loaded = load_watchlist_text(new_text, ctx.watchlist_path)
+        draft.loaded = _validated(ctx, text, new_text)
     except ConfigError as exc:
         draft.problems = _problems(exc, new_text, line, block_len)
         return draft
@@ -266,6 +266,33 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
     else:
         draft.new_id = watch[index].id
     return draft
+
+
+_CHECKED: OrderedDict[tuple[str, str], LoadedWatchlist | ConfigError] = OrderedDict()
+_CHECKED_LOCK = threading.Lock()
+
+
+def _validated(ctx: UIContext, text: str, new_text: str) -> LoadedWatchlist:
+    """``load_watchlist_text(new_text)``, remembered for the last few drafts (the preview
+    of a draft and its save check the same text); the unchanged file is the loaded one."""
+    current = ctx.watchlist()
+    if new_text == text and current.text == text and not ctx.load_error:
+        return current
+    key = (str(ctx.watchlist_path), new_text)
+    with _CHECKED_LOCK:
+        got = _CHECKED.get(key)
+    if got is None:
+        try:
+            got = load_watchlist_text(new_text, ctx.watchlist_path)
+        except ConfigError as exc:
+            got = exc
+        with _CHECKED_LOCK:
+            _CHECKED[key] = got
+            while len(_CHECKED) > 4:
+                _CHECKED.popitem(last=False)
+    if isinstance(got, ConfigError):
+        raise got
+    return got
 
 
 def yaml_to_form(ctx: UIContext, draft: Draft) -> we.ItemForm | None:
