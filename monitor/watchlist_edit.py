@@ -307,6 +307,15 @@ def form_of(item: Mapping[str, Any]) -> ItemForm:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def item_forms(text: str) -> dict[str, ItemForm]:
+    """Every watch item's form values as the file's text has them (``${VAR}`` unexpanded),
+    remembered for the last few texts: the editor page asks at every load."""
+    seq = _rt_tree(text).get("watch")
+    items = seq if isinstance(seq, CommentedSeq) else []
+    return {str(w["id"]): form_of(w) for w in items if isinstance(w, CommentedMap) and "id" in w}
+
+
 def _scalar(key: str, value: str) -> object:
     value = value.strip() if key not in ("look_for", "why") else value.strip("\n")
     if key == "min_score" and re.fullmatch(r"\d+", value.strip()):

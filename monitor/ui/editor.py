@@ -379,11 +379,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             if found is None:
                 return None
             block = found.text(text)
-            from ruamel.yaml import YAML
-
-            tree = YAML(typ="rt").load(text)
-            node = next(w for w in tree["watch"] if isinstance(w, dict) and w.get("id") == watch_id)
-            form = we.form_of(node)
+            form = we.item_forms(text)[watch_id]
         return {
             "mode": mode,
             "form": form,
