@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--http",
         metavar="[HOST:]PORT",
-        help="serve /healthz, /readyz and /metrics here (a bare port binds 127.0.0.1; "
+        help="serve /healthz, /readyz, /metrics and the web pages here (a bare port binds "
+        "127.0.0.1; off loopback the pages need settings.http.token or $MONITOR_WEB_TOKEN; "
         "default: $MONITOR_HTTP, else settings.http.listen, else off)",
     )
     p.set_defaults(fn=cmd_run)

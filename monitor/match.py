@@ -466,6 +466,23 @@ def score(hits: Sequence[Hit]) -> int:
     return sum(best.values())
 
 
+def item_hits(
+    item: CompiledItem, doc: Doc, entry: EntryData, feed_id: str | None
+) -> list[Hit] | None:
+    """The hits that make ``doc`` a match of ``item`` (query, exclude, sources, min_score),
+    or None when it is not one. ``Matcher.match`` and the rule editor's preview share it."""
+    hits: list[Hit] = []
+    if not evaluate(item.query, doc, hits):
+        return None
+    if item.exclude is not None and evaluate(item.exclude, doc, []):
+        return None
+    if (item.sources_allow or item.sources_deny) and not item.source_allowed(entry, feed_id):
+        return None
+    if score(hits) < item.min_score:
+        return None
+    return hits
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     """Every watch item's compiled query; picklable so it can travel to worker processes."""
@@ -511,18 +528,10 @@ class Matcher:
         items = self.items
         for i in self.candidates(doc):
             item = items[i]
-            hits: list[Hit] = []
-            if not evaluate(item.query, doc, hits):
-                continue
-            if item.exclude is not None and evaluate(item.exclude, doc, []):
-                continue
-            if (item.sources_allow or item.sources_deny) and not item.source_allowed(
-                entry, feed_id
-            ):
+            hits = item_hits(item, doc, entry, feed_id)
+            if hits is None:
                 continue
             points = score(hits)
-            if points < item.min_score:
-                continue
             known: list[Hit] = []
             if item.known_facts is not None:
                 evaluate(item.known_facts, doc, known)

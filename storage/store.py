@@ -57,6 +57,7 @@ from storage.models import (
 from storage.ops import OpsMixin
 from storage.ui_board import BoardQueries
 from storage.ui_digests import DigestQueries
+from storage.ui_search import SearchQueries
 
 T = TypeVar("T")
 _CHUNK = 500  # bound the number of bind parameters per IN (...)
@@ -100,6 +101,7 @@ class Store(
     ArticleMixin,
     DigestQueries,
     BoardQueries,
+    SearchQueries,
 ):
     """All persistence. Thread-safe: each call opens its own session."""
 

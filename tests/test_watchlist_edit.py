@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,47 @@ def test_invalid_edit_writes_nothing(tmp_path: Path) -> None:
         edit_watchlist(path, break_it)
     assert path.read_text() == VALID
     assert not list(tmp_path.glob(".watchlist.yaml.*"))  # no temp file left behind
+
+
+# --- one watch item as text (the rule editor) ----------------------------------------------
+
+
+def test_every_item_of_the_default_watchlist_splices_back_to_the_same_file() -> None:
+    from monitor.watchlist_edit import find_block, form_block, splice_item, watch_blocks
+
+    text = (Path(__file__).resolve().parent.parent / "watchlist.yaml").read_text()
+    blocks = watch_blocks(text)
+    assert len(blocks) >= 5
+    for b in blocks:
+        assert b.watch_id is not None
+        body = b.text(text)
+        assert body.startswith(f"  - id: {b.watch_id}\n")
+        assert splice_item(text, b.watch_id, body)[0] == text
+        # An unchanged form gives the block back byte for byte.
+        from ruamel.yaml import YAML
+
+        from monitor.watchlist_edit import form_of
+
+        node = next(w for w in YAML(typ="rt").load(text)["watch"] if w["id"] == b.watch_id)
+        assert form_block(text, b.watch_id, form_of(node)) == body
+        found = find_block(text, b.watch_id)
+        assert found == b
+    # Blocks tile the list: nothing but blank lines and headings between them.
+    for a, b in itertools.pairwise(blocks):
+        gap = text[a.end : b.start]
+        assert all(ln.strip() == "" or ln.strip().startswith("#") for ln in gap.splitlines())
+
+
+def test_write_watchlist_text_refuses_a_stale_revision(tmp_path: Path) -> None:
+    from monitor.watchlist_edit import WatchlistConflict, revision_of, write_watchlist_text
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(VALID)
+    stale = revision_of(VALID)
+    path.write_text(VALID + "# edited elsewhere\n")
+    with pytest.raises(WatchlistConflict, match="changed since"):
+        write_watchlist_text(path, VALID.replace("news", "news2", 1), stale)
+    assert path.read_text() == VALID + "# edited elsewhere\n"
+    with pytest.raises(ConfigError):
+        write_watchlist_text(path, "version: 1\nwatch: []\n", None)
+    assert path.read_text() == VALID + "# edited elsewhere\n"
