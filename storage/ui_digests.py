@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session, defer
 
 from monitor.errors import StorageError
 from monitor.types import Delivery
-from storage.models import DeliveryRow
+from storage.models import (
+    CatalystStateRow,
+    CatalystTransitionRow,
+    DeliveryRow,
+    DigestRow,
+    MatchRow,
+)
 
 T = TypeVar("T")
 
@@ -81,6 +87,27 @@ class DigestQueries:
             parts_sent=r.parts_sent or 0,
             kind=r.kind or "digest",
         )
+
+    def digest_fingerprint(self, digest_id: str) -> tuple[object, ...]:
+        """What a digest preview is built from, in a few index lookups: the newest match,
+        catalyst state update and transition, the digest's row and its deliveries. Equal
+        fingerprints (and the same watchlist) build the same digest but for its times."""
+
+        def fn(s: Session) -> tuple[object, ...]:
+            deliveries = s.execute(
+                select(func.count(), func.max(DeliveryRow.created_at)).where(
+                    DeliveryRow.digest_id == digest_id
+                )
+            ).one()
+            return (
+                s.scalar(select(func.max(MatchRow.id))),
+                s.scalar(select(func.max(CatalystTransitionRow.id))),
+                s.scalar(select(func.max(CatalystStateRow.updated_at))),
+                s.scalar(select(DigestRow.created_at).where(DigestRow.id == digest_id)),
+                *deliveries,
+            )
+
+        return self._run(f"reading what digest {digest_id} is built from", fn)
 
     def queue_copy(self, delivery_id: str, new_id: str, body: str, now: datetime) -> Delivery:
         """Queue a new pending delivery (``new_id``, ``body``) that sends a delivered one

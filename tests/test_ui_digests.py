@@ -120,7 +120,7 @@ def test_page_lists_each_digest_with_its_next_run_and_deliveries(tmp_path: Path)
     # Deliveries newest first with their outcome, each with a resend button.
     table = r.text[r.text.index('id="deliveries"') :]
     assert table.index(delivered) < table.index(failed)
-    assert "✅ delivered" in table and "❌ failed" in table
+    assert "✓ delivered" in table and "✗ failed" in table
     assert "HTTP 400: &lt;bad&gt; &amp; worse" in table
     assert table.count('class="resend"') == 2
     assert f'action="/deliveries/{failed}/resend"' in table
@@ -300,3 +300,40 @@ def test_with_delivery_id_rewrites_only_the_id() -> None:
     }
     assert with_delivery_id("not json", "msg_b") == "not json"
     assert with_delivery_id('{"a":1}', "msg_b") == '{"a":1}'
+
+
+def test_the_preview_follows_new_matches_and_deliveries(tmp_path: Path) -> None:
+    """The built digest is reused across formats, never past a change it is built from."""
+    ui = world(tmp_path)
+    c = client(ui.app)
+    first = c.get("/digests/daily/preview?format=summary", headers=AUTH).text
+    assert "Muse Spark API reaches Europe" not in first
+    entry = EntryData(
+        guid="g9",
+        link="https://news.example.com/g9",
+        title="Muse Spark API reaches Europe",
+        summary="Developers in the EU get the Muse Spark API.",
+        published=NOW - timedelta(hours=1),
+    )
+    ui.store.ingest(
+        FeedUpdate(
+            "wire",
+            NOW,
+            NOW + timedelta(minutes=15),
+            status=200,
+            entries=(
+                IncomingEntry(
+                    entry, entry.link, (MatchResult("api-broadening", ("Muse Spark API",)),)
+                ),
+            ),
+        )
+    )
+    after = c.get("/digests/daily/preview?format=summary", headers=AUTH).text
+    assert "Muse Spark API reaches Europe" in after
+    # A digest run takes the pending matches out of the next one.
+    wl = ui.ctx.watchlist()
+    d = wl.digest("daily")
+    assert d is not None
+    built = preview_digest(ui.store, wl, d, NOW)
+    ui.store.run_digest("daily", wl.watch_ids_for(d), NOW, lambda pending, since: built)
+    assert "Nothing pending" in c.get("/digests/daily/preview?format=text", headers=AUTH).text
