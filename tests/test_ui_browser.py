@@ -30,7 +30,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.support import FeedFile, Item, write_watchlist
+from tests.support import FeedFile, Item, Receiver, write_watchlist
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -46,6 +46,7 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 NEW_TERM = "developer platform"
 MONITOR = [sys.executable, "-m", "monitor"]
+RECEIVERS: dict[Path, Receiver] = {}  # the webhook receiver of each world's digest
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -140,6 +141,8 @@ class Daemon:
 @pytest.fixture
 def world(httpserver: HTTPServer, tmp_path: Path) -> Iterator[tuple[Daemon, FeedFile, Path]]:
     feed = FeedFile(httpserver, "/wire.xml", title="Test wire")
+    receiver = Receiver()
+    hook = receiver.install(httpserver)
     now = datetime.now(UTC).replace(microsecond=0)
     feed.items = [
         Item(
@@ -170,6 +173,7 @@ def world(httpserver: HTTPServer, tmp_path: Path) -> Iterator[tuple[Daemon, Feed
     config = write_watchlist(
         tmp_path / "watchlist.yaml",
         [("wire", httpserver.url_for("/wire.xml"))],
+        hook_url=hook,
         poll_interval="1s",
         # Poll every second whatever the feed's own pace (it publishes hourly).
         settings_extra=f"  max_poll_interval: 1s\n  http:\n    token: {TOKEN}\n",
@@ -178,6 +182,7 @@ def world(httpserver: HTTPServer, tmp_path: Path) -> Iterator[tuple[Daemon, Feed
     try:
         # The first poll stored the entries (g3 matches nothing yet).
         daemon.wait_for("/metrics", 'catalyst_monitor_matches{watch_item="api-broadening"} 2.0')
+        RECEIVERS[config] = receiver
         yield daemon, feed, config
     finally:
         daemon.stop()
@@ -278,10 +283,24 @@ def test_login_board_catalyst_edit_preview_save_and_the_daemon_applies_it(
     context.close()
 
 
-def test_digests_page_previews_each_format_in_the_browser(
+def test_digests_page_previews_each_format_and_resends_in_the_browser(
     browser: Any, world: tuple[Daemon, FeedFile, Path]
 ) -> None:
-    daemon, _feed, _config = world
+    daemon, feed, config = world
+    receiver = RECEIVERS[config]
+    # One digest delivered (`monitor digest`, as cron would run it), then a new match
+    # for the next one.
+    sent = subprocess.run(
+        [*MONITOR, "digest", "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    # (The running daemon may post the same queued delivery too: same webhook-id.)
+    first = receiver.wait(1)[0]
+    feed.items.append(
+        Item("g6", "Ray-Ban Meta glasses get Muse in Japan", "Muse comes to Ray-Ban Meta.")
+    )
+    daemon.wait_for("/metrics", 'catalyst_monitor_matches{watch_item="glasses-rollout"} 2.0')
+
     context = browser.new_context(viewport=DESKTOP)
     context.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
     page = context.new_page()
@@ -289,7 +308,8 @@ def test_digests_page_previews_each_format_in_the_browser(
     page.goto(daemon.base + "/digests")
     section = page.locator("#digest-daily")
     assert "0 8 * * *" in section.inner_text()
-    assert "Meta opens Muse Spark API to all developers" in page.inner_text("#digest-preview-daily")
+    assert "Ray-Ban Meta glasses get Muse in Japan" in page.inner_text("#digest-preview-daily")
+    assert "Meta opens Muse Spark API" not in page.inner_text("#digest-preview-daily")
     # htmx swaps the preview in place: Slack's body, then the Markdown text.
     section.get_by_role("link", name="slack").click()
     page.wait_for_selector("#digest-preview-daily[data-format='slack']")
@@ -298,7 +318,22 @@ def test_digests_page_previews_each_format_in_the_browser(
     section.get_by_role("link", name="text").click()
     page.wait_for_selector("#digest-preview-daily[data-format='text']")
     assert "# Catalyst digest daily" in page.inner_text("#digest-preview-daily pre")
-    page.locator("#digest-preview-daily").scroll_into_view_if_needed()
+    # The delivered digest, resent: a copy under a new id reaches the receiver.
+    delivered_id = first.headers["Webhook-Id"]
+    row = page.locator(f"#delivery-{delivered_id}")
+    assert "delivered" in row.inner_text().lower()
+    row.locator("button.resend").click()
+    page.wait_for_selector("#deliveries .banner.ok")
+    message = page.inner_text("#deliveries .banner.ok")
+    assert f"{delivered_id} was delivered; a copy was queued as" in message
+    assert "; delivered (attempt 1)." in message
+    deadline = time.monotonic() + 30
+    while not [r for r in receiver.received if r.headers["Webhook-Id"] != delivered_id]:
+        assert time.monotonic() < deadline, "the copy never reached the receiver"
+        time.sleep(0.1)
+    [copy] = [r for r in receiver.received if r.headers["Webhook-Id"] != delivered_id]
+    assert copy.verify()["delivery_id"] == copy.headers["Webhook-Id"]
+    assert page.locator("#deliveries tbody tr").count() == 2
     page.evaluate("window.scrollTo(0, 0)")
     _shot(page, "digests", full_page=True)
     context.close()
