@@ -337,3 +337,14 @@ def test_digests_page_previews_each_format_and_resends_in_the_browser(
     page.evaluate("window.scrollTo(0, 0)")
     _shot(page, "digests", full_page=True)
     context.close()
+
+
+def test_without_chromium_the_tests_skip_naming_the_package_but_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install chromium chromium-driver"):
+        _unavailable("no /usr/bin/chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"must run in CI.*apt-get install chromium"):
+        _unavailable("no /usr/bin/chromium")
