@@ -4,7 +4,7 @@
 Owns the bounded, indexed aggregates those pages need on a database of 100,000 entries:
 per watch item its match count and matches per week (``ix_matches_watch_created``), the
 labels of the entries shown on one page of stories, story mutes, and per feed its health
-and entries per week (``ix_entries_first_seen`` then a range of ``ix_sightings_entry_id``). Counting
+and entries per week (``ix_entries_first_seen`` then ``ix_sightings_entry_id``). Counting
 happens in SQL; nothing here loads every match of an item.
 
 A story mute is a label with verdict ``mute`` (the ``labels.verdict`` column is a plain
@@ -217,29 +217,36 @@ class BoardQueries:
     def feed_health(self, now: datetime, weeks: int = 4) -> list[FeedHealth]:
         """Every feed's health, with the entries it carried per week over ``weeks`` weeks.
 
-        Entries per week count sightings of entries first seen in the period (the first
-        such entry through ``ix_entries_first_seen``, then a range of
-        ``ix_sightings_entry_id``), bucketed by when this feed carried them: bounded by
-        the period, not by the size of the database.
+        Entries per week count sightings of entries first seen in the period
+        (``ix_entries_first_seen``, then ``ix_sightings_entry_id``), bucketed by when this
+        feed carried them: bounded by the period, not by the size of the database.
         """
         start = now - weeks * WEEK
 
         def fn(s: Session) -> list[FeedHealth]:
             bucket = self._week_bucket(SightingRow.first_seen, now).label("bucket")
-            # A range on ix_sightings_entry_id from the first entry of the period: entry ids
-            # grow with first_seen (the pipeline inserts entries as it first sees them).
-            # A join or ``IN (recent entries)`` made SQLite walk every sighting by feed,
-            # and PostgreSQL hash-join a sequential scan of sightings (5x slower at 100k).
-            first = (
-                select(EntryRow.id)
-                .where(EntryRow.first_seen > start)
-                .order_by(EntryRow.first_seen, EntryRow.id)
-                .limit(1)
-                .scalar_subquery()
-            )
+            # Sightings of the period's entries through ix_sightings_entry_id, written the
+            # way each planner takes it. SQLite: ``entry_id IN (recent entries)`` (a join
+            # made it walk every sighting by feed through the unique index). PostgreSQL
+            # hash-joins that with a sequential scan of sightings (160 ms at 100k), so
+            # there a range from the period's first entry: entry ids grow with first_seen
+            # (the pipeline inserts entries as it first sees them).
+            cond: ColumnElement[bool]
+            if self.url.startswith("postgresql"):
+                first = (
+                    select(EntryRow.id)
+                    .where(EntryRow.first_seen > start)
+                    .order_by(EntryRow.first_seen, EntryRow.id)
+                    .limit(1)
+                    .scalar_subquery()
+                )
+                cond = SightingRow.entry_id >= first
+            else:
+                recent = select(EntryRow.id).where(EntryRow.first_seen > start)
+                cond = SightingRow.entry_id.in_(recent)
             q = (
                 select(SightingRow.feed_id, bucket, func.count())
-                .where(SightingRow.entry_id >= first, SightingRow.first_seen > start)
+                .where(cond, SightingRow.first_seen > start)
                 .group_by(SightingRow.feed_id, bucket)
             )
             per_week: dict[str, list[int]] = {}
