@@ -217,20 +217,36 @@ class BoardQueries:
     def feed_health(self, now: datetime, weeks: int = 4) -> list[FeedHealth]:
         """Every feed's health, with the entries it carried per week over ``weeks`` weeks.
 
-        Entries per week count sightings of entries first seen in the period (range on
-        ``ix_entries_first_seen``, then ``ix_sightings_entry_id``), bucketed by when this
+        Entries per week count sightings of entries first seen in the period
+        (``ix_entries_first_seen``, then ``ix_sightings_entry_id``), bucketed by when this
         feed carried them: bounded by the period, not by the size of the database.
         """
         start = now - weeks * WEEK
 
         def fn(s: Session) -> list[FeedHealth]:
             bucket = self._week_bucket(SightingRow.first_seen, now).label("bucket")
-            # ``entry_id IN (recent entries)`` rather than a join: SQLite would otherwise
-            # walk every sighting by feed (its unique index) and look each entry up.
-            recent = select(EntryRow.id).where(EntryRow.first_seen > start)
+            # Sightings of the period's entries through ix_sightings_entry_id, written the
+            # way each planner takes it. SQLite: ``entry_id IN (recent entries)`` (a join
+            # made it walk every sighting by feed through the unique index). PostgreSQL
+            # hash-joins that with a sequential scan of sightings (160 ms at 100k), so
+            # there a range from the period's first entry: entry ids grow with first_seen
+            # (the pipeline inserts entries as it first sees them).
+            cond: ColumnElement[bool]
+            if self.url.startswith("postgresql"):
+                first = (
+                    select(EntryRow.id)
+                    .where(EntryRow.first_seen > start)
+                    .order_by(EntryRow.first_seen, EntryRow.id)
+                    .limit(1)
+                    .scalar_subquery()
+                )
+                cond = SightingRow.entry_id >= first
+            else:
+                recent = select(EntryRow.id).where(EntryRow.first_seen > start)
+                cond = SightingRow.entry_id.in_(recent)
             q = (
                 select(SightingRow.feed_id, bucket, func.count())
-                .where(SightingRow.entry_id.in_(recent), SightingRow.first_seen > start)
+                .where(cond, SightingRow.first_seen > start)
                 .group_by(SightingRow.feed_id, bucket)
             )
             per_week: dict[str, list[int]] = {}

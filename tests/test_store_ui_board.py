@@ -77,10 +77,11 @@ def test_labels_of_and_story_mutes(store: Store) -> None:
 
 
 def test_feed_health_counts_sightings_per_week(store: Store) -> None:
-    put(store, "a", "a1", NOW - timedelta(days=1))
-    put(store, "a", "a2", NOW - timedelta(days=2))
-    put(store, "a", "a3", NOW - timedelta(days=15))
+    # In time order, as the pipeline stores entries when it first sees them.
     put(store, "a", "old", NOW - timedelta(days=40))
+    put(store, "a", "a3", NOW - timedelta(days=15))
+    put(store, "a", "a2", NOW - timedelta(days=2))
+    put(store, "a", "a1", NOW - timedelta(days=1))
     # Feed b carries a1's story too (a sighting), a day later.
     put(store, "b", "b1", NOW - timedelta(hours=2), link="http://x/a1")
     store.ingest(
@@ -90,5 +91,5 @@ def test_feed_health_counts_sightings_per_week(store: Store) -> None:
     assert health["a"].weekly == (0, 1, 0, 2)  # 15 days ago: two weeks back
     assert health["b"].weekly == (0, 0, 0, 1)
     assert health["b"].error_count == 1 and health["b"].last_error == "HTTP 503"
-    assert health["a"].last_success_at == NOW - timedelta(days=40)  # the last refresh recorded
+    assert health["a"].last_success_at == NOW - timedelta(days=1)
     assert health["b"].next_check_at == NOW + timedelta(hours=1)
