@@ -17,8 +17,10 @@ import base64
 import difflib
 import hashlib
 import importlib.util
+import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from datetime import time as dt_time
@@ -646,8 +648,37 @@ def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
     )
 
 
-# An anchor (&name) or an alias (*name) where YAML allows one: before a node.
-_ANCHOR_RE = re.compile(r"(?:^|[\s\[{,])[&*][^\s,\[\]{}]")
+# Anchors (&name) and aliases (*name) where YAML allows them: before a node. An alias that
+# is a whole value at the end of its line is replaced by the anchor's value.
+_DEFINED_RE = re.compile(r"(?:^|[\s\[{,])&([^\s,\[\]{}]+)")
+_ALIAS_USE_RE = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
+_ALIAS_RE = re.compile(r"(?m)(?<=[:-] )\*([^\s,\[\]{}]+)(?=[ \t]*(?:#.*)?$)")
+_MISSING = object()
+
+
+def _anchored(node: Any) -> dict[str, Any]:
+    """The anchors defined in a round-trip tree, as plain data."""
+    out: dict[str, Any] = {}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        anchor = getattr(n, "anchor", None)
+        name = getattr(anchor, "value", None) if anchor is not None else None
+        if name:
+            out[name] = _plain(n)
+        if isinstance(n, dict):
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+    return out
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return str(node) if isinstance(node, str) else node
 
 
 @dataclass(frozen=True)
@@ -667,19 +698,39 @@ def check_watch_item(
     index: int,
     indent: int,
     old_block: str = "",
+    anchors: Mapping[str, Any] | None = None,
 ) -> CheckedItem | None:
     """Check watch item ``index`` of ``new_text`` (``current.text`` with that item's lines
     replaced by, or a new last item given as, ``block`` from line ``block_line``) without
-    reading the rest of the file again: ``current`` is that rest, already checked.
+    reading the rest of the file again: ``current`` is that rest, already checked, and
+    ``anchors`` its YAML anchors as plain data (``watchlist_edit.anchors``).
 
     Raises ConfigError with the problems ``load_watchlist_text(new_text)`` would report
     (same messages, lines and columns); returns None when the item alone cannot tell, so
     the caller checks the whole text: a YAML error (the parser's message may depend on
     what follows), a block that is not exactly one mapping at the list's indentation,
-    YAML anchors or aliases (other items may share them), or an edit that touches other
-    items (a duplicate id, renaming an item a digest names).
+    an alias of an anchor it cannot inline, an anchor added, dropped or changed (other
+    items share it), or an edit that touches other items (a duplicate id, renaming an
+    item a digest names).
     """
-    if _ANCHOR_RE.search(block) or _ANCHOR_RE.search(old_block):
+    known = anchors or {}
+    defined = set(_DEFINED_RE.findall(block))
+    if defined != set(_DEFINED_RE.findall(old_block)) or not defined <= set(known):
+        return None  # an anchor other items may use is added or dropped here
+
+    def inline(m: re.Match[str]) -> str:
+        value = known.get(m.group(1), _MISSING)
+        if m.group(1) in defined or value is _MISSING:
+            return m.group(0)
+        try:
+            return json.dumps(value, ensure_ascii=False)  # a flow value: YAML reads JSON
+        except (TypeError, ValueError):
+            return m.group(0)
+
+    # An alias of another item's anchor (``none: *not_muse``) becomes its value, written
+    # on the same line: the data the whole file gives, every position as it was.
+    block = _ALIAS_RE.sub(inline, block)
+    if _ALIAS_USE_RE.search(block):
         return None
     content = [ln for ln in block.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not content or not content[0].startswith(" " * indent + "- "):
@@ -692,6 +743,9 @@ def check_watch_item(
         return None
     if not isinstance(seq, CommentedSeq) or len(seq) != 1 or not isinstance(seq[0], CommentedMap):
         return None
+    for name, value in _anchored(seq[0]).items():
+        if name not in defined or value != known.get(name):
+            return None  # the item changed what other items share with it
     name = str(current.path)
     loc = _Located(name, new_text, line_offset=block_line - 1)
     il, ic = seq.lc.item(0)

@@ -273,6 +273,7 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData, *, whole: bool =
                 index,
                 old.indent,
                 "" if watch_id is None else old.text(text),
+                we.anchors(text),
             )
         except ConfigError as exc:
             draft.problems = _mine(_problems(exc, new_text, line, block_len))
