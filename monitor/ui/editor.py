@@ -395,8 +395,10 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
     if behind is not None:
         values["indexing"] = behind
         return values
-    now = eng.run(draft.compiled)
-    saved = eng.run_saved(ctx.watchlist(), watch_id) if watch_id else None
+    wl = ctx.watchlist()
+    saved = eng.run_saved(wl, watch_id) if watch_id else None
+    unchanged = saved is not None and draft.compiled in wl.matcher.items
+    now = saved if saved is not None and unchanged else eng.run(draft.compiled)
     before = saved.hits if saved else {}
     adds = [i for i in now.hits if i not in before]
     drops = [i for i in before if i not in now.hits]
