@@ -260,7 +260,7 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData, *, whole: bool =
     blocks = we.watch_blocks(text)
     index = len(blocks) if watch_id is None else [b.watch_id for b in blocks].index(watch_id)
     loaded = ctx.watchlist()
-    if not whole and loaded.text == text:
+    if not whole and loaded.text == text and new_text != text:  # unchanged: the loaded one
         old = blocks[-1] if watch_id is None else blocks[index]
         start, end = (old.end, old.end) if watch_id is None else (old.start, old.end)
         spliced = new_text[start : len(new_text) - (len(text) - end)].lstrip("\n")
