@@ -57,12 +57,31 @@ class Clock:
         self.took = (time.perf_counter() - self.w, time.process_time() - self.c)
 
 
+def form_fields(page: str) -> dict[str, str]:
+    """The editor form's fields as a browser posts them (inputs, textareas, selects, radios)."""
+    import html
+
+    out: dict[str, str] = {}
+    for m in re.finditer(r"<input ([^>]*)>", page):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if "name" not in attrs or (attrs.get("type") == "radio" and "checked" not in m.group(1)):
+            continue
+        out[attrs["name"]] = html.unescape(attrs.get("value", ""))
+    for m in re.finditer(r'<textarea[^>]*name="(\w+)"[^>]*>(.*?)</textarea>', page, re.S):
+        out[m.group(1)] = html.unescape(m.group(2))
+    for m in re.finditer(r'<select name="(\w+)">(.*?)</select>', page, re.S):
+        sel = re.search(r'<option value="(\w+)" selected', m.group(2))
+        out[m.group(1)] = sel.group(1) if sel else ""
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--db", default="/tmp/catalyst-ui-editor-bench.db")
     ap.add_argument("--pg", help="a PostgreSQL URL instead of the SQLite file")
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--only", help="comma-separated watch ids to time (default: every item)")
     args = ap.parse_args()
     url = args.pg or f"sqlite:///{args.db}"
     store = Store.open(url)
@@ -85,7 +104,10 @@ def main() -> int:
     app = Starlette(routes=ui_routes(ctx), middleware=ui_middleware(ctx))
     c = TestClient(app, base_url="http://127.0.0.1")
     rows = []
+    only = set(args.only.split(",")) if args.only else None
     for item in wl.config.watch:
+        if only is not None and item.id not in only:
+            continue
         page = c.get(f"/catalysts/{item.id}/edit?mode=yaml").text
         block = re.search(r'name="yaml"[^>]*>(.*?)</textarea>', page, re.S).group(1)  # type: ignore[union-attr]
         import html
@@ -94,6 +116,7 @@ def main() -> int:
         rev = re.search(r'name="revision" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
         first: list[tuple[float, float]] = []
         keys: list[tuple[float, float]] = []
+        rule_keys: list[tuple[float, float]] = []
         count = ""
         for k in range(args.repeat):
             from monitor.ui import editor
@@ -105,7 +128,7 @@ def main() -> int:
                     data={"mode": "yaml", "yaml": block, "revision": rev},
                 )
             first.append(clk.took)
-            # A keystroke: the item's name changes (the rule re-runs over cached entries).
+            # A keystroke: the item's name changes (the rule is the saved one).
             edited = block.replace("    name: ", f"    name: x{k} ", 1)
             with Clock() as clk:
                 r = c.post(
@@ -115,8 +138,32 @@ def main() -> int:
             keys.append(clk.took)
             m = re.search(r'id="count-matches">(\d+)<', r.text)
             count = m.group(1) if m else "?"
+            # A keystroke that changes the rule (min_score): it re-runs over cached entries.
+            edited = block.replace("    name: ", f"    min_score: {1 + k % 2}\n    name: ", 1)
+            with Clock() as clk:
+                r = c.post(
+                    f"/catalysts/{item.id}/edit/preview",
+                    data={"mode": "yaml", "yaml": edited, "revision": rev},
+                )
+            rule_keys.append(clk.took)
         rows.append((f"preview {item.id} (cold)", count, *ms(first)))
-        rows.append((f"preview {item.id} (keystroke)", count, *ms(keys)))
+        rows.append((f"preview {item.id} (keystroke: name)", count, *ms(keys)))
+        m = re.search(r'id="count-matches">(\d+)<', r.text)
+        rows.append(
+            (f"preview {item.id} (keystroke: rule)", m.group(1) if m else "?", *ms(rule_keys))
+        )
+        # A rule keystroke in form mode (the form's fields as the page has them).
+        fields = form_fields(c.get(f"/catalysts/{item.id}/edit").text)
+        forms: list[tuple[float, float]] = []
+        for k in range(args.repeat):
+            data = {**fields, "name": f"x{k} {fields.get('name', '')}", "min_score": str(1 + k % 2)}
+            with Clock() as clk:
+                r = c.post(f"/catalysts/{item.id}/edit/preview", data=data)
+            forms.append(clk.took)
+        m = re.search(r'id="count-matches">(\d+)<', r.text)
+        rows.append(
+            (f"preview {item.id} (form keystroke: rule)", m.group(1) if m else "?", *ms(forms))
+        )
     for q in ("the", "muse whatsapp", "zzzz"):
         times = []
         for _ in range(args.repeat):

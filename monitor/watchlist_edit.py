@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -177,11 +178,44 @@ def watch_blocks(text: str) -> list[Block]:
     Remembers the last few texts: the editor asks about the same file at every keystroke,
     and a round-trip parse of a long watchlist takes a good part of a second.
     """
-    return list(_watch_blocks(text))
+    return list(_watch_blocks(text)[0])
+
+
+def anchors(text: str) -> dict[str, Any]:
+    """Every YAML anchor of the file (``&name``) as plain data, for checking one item alone
+    (``watchlist.check_watch_item``); a name defined twice is left out."""
+    return dict(_watch_blocks(text)[1])
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return str(node) if isinstance(node, str) else node
+
+
+def _anchors_of(tree: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    twice: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        anchor = getattr(node, "anchor", None)
+        name = getattr(anchor, "value", None) if anchor is not None else None
+        if name:
+            if name in found and found[name] is not node:
+                twice.add(name)
+            found[name] = node
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return {k: _plain(v) for k, v in found.items() if k not in twice}
 
 
 @functools.lru_cache(maxsize=8)
-def _watch_blocks(text: str) -> tuple[Block, ...]:
+def _watch_blocks(text: str) -> tuple[tuple[Block, ...], dict[str, Any]]:
     tree = _rt_tree(text)
     seq = tree.get("watch")
     if not isinstance(seq, CommentedSeq) or not len(seq):
@@ -223,7 +257,7 @@ def _watch_blocks(text: str) -> tuple[Block, ...]:
         blocks.append(
             Block(offsets[ln], offsets[end], ln + 1, col, str(wid) if wid is not None else None)
         )
-    return tuple(blocks)
+    return tuple(blocks), _anchors_of(tree)
 
 
 def find_block(text: str, watch_id: str) -> Block | None:
@@ -334,24 +368,75 @@ def form_block(text: str, watch_id: str | None, form: ItemForm) -> str:
 
     Raises ConfigError when a changed list is a YAML anchor other items use (``&name``):
     the form cannot say whether the others should change too; YAML mode can.
+
+    The item's lines are round-tripped alone (with the anchors they alias), not the
+    whole file; the whole file only when the lines cannot be read alone.
     """
+    fast = _form_block_alone(text, watch_id, form)
+    return fast if fast is not None else _form_block_whole(text, watch_id, form)
+
+
+_ALIAS_NAME_RE = re.compile(r"(?:^|[\s\[{,])\*([^\s,\[\]{}]+)")
+
+
+def _form_block_alone(text: str, watch_id: str | None, form: ItemForm) -> str | None:
+    blocks = watch_blocks(text)
+    found = blocks[-1] if watch_id is None else find_block(text, watch_id)
+    if found is None or found.indent != 2:  # _yaml() writes the list at indentation 2
+        return None
+    old_text = "" if watch_id is None else found.text(text)
+    known = anchors(text)
+    preamble = ""
+    for name in dict.fromkeys(_ALIAS_NAME_RE.findall(old_text)):
+        if name not in known:
+            return None
+        try:
+            preamble += f"  - &{name} {json.dumps(known[name], ensure_ascii=False)}\n"
+        except (TypeError, ValueError):
+            return None
+    head = ("_anchors:\n" + preamble if preamble else "") + "watch:\n"
     y = _yaml()
-    tree = y.load(text)
-    seq = tree["watch"]
+    try:
+        tree = y.load(head + old_text) if old_text else None
+    except Exception:  # YAML errors: the whole file's round trip says what it says
+        return None
+    if tree is None:
+        tree = CommentedMap()
+        tree["watch"] = CommentedSeq()
+    seq = tree.get("watch") if isinstance(tree, CommentedMap) else None
+    if not isinstance(seq, CommentedSeq):
+        return None
     if watch_id is None:
+        if len(seq):
+            return None
         node = CommentedMap()
         seq.append(node)
-        index = len(seq) - 1
+    elif len(seq) != 1 or not isinstance(seq[0], CommentedMap) or seq[0].get("id") != watch_id:
+        return None
     else:
-        index = next(
-            i for i, w in enumerate(seq) if isinstance(w, CommentedMap) and w.get("id") == watch_id
-        )
-        node = seq[index]
+        node = seq[0]
+        stack: list[Any] = [node]
+        while stack:  # the item's own anchors are written even though no alias is in sight
+            n = stack.pop()
+            anchor = getattr(n, "anchor", None)
+            if anchor is not None and anchor.value:
+                n.yaml_set_anchor(anchor.value, always_dump=True)
+            stack.extend(n.values() if isinstance(n, Mapping) else n if isinstance(n, list) else ())
     old = form_of(node)
     if watch_id is not None and old == form:
-        unchanged = find_block(text, watch_id)
-        if unchanged is not None:
-            return unchanged.text(text)
+        return old_text
+    _apply_form(node, old, form, watch_id)
+    buf = io.StringIO()
+    y.dump(tree, buf)
+    dumped = buf.getvalue()
+    at = dumped.find("\nwatch:\n") + 1 if preamble else 0
+    if not dumped.startswith("watch:\n", at):
+        return None
+    return dumped[at + len("watch:\n") :]
+
+
+def _apply_form(node: CommentedMap, old: ItemForm, form: ItemForm, watch_id: str | None) -> None:
+    """Set the form's changed values on the item's round-trip node."""
     for key in SCALARS:
         new, was = getattr(form, key), getattr(old, key)
         if new.replace("\r\n", "\n").strip() == was.strip() and (key in node or watch_id):
@@ -385,6 +470,28 @@ def form_block(text: str, watch_id: str | None, form: ItemForm) -> str:
         _set_list(src, "deny", list(form.sources_deny))
         if not src:
             del node["sources"]
+
+
+def _form_block_whole(text: str, watch_id: str | None, form: ItemForm) -> str:
+    """``form_block`` through a round trip of the whole file."""
+    y = _yaml()
+    tree = y.load(text)
+    seq = tree["watch"]
+    if watch_id is None:
+        node = CommentedMap()
+        seq.append(node)
+        index = len(seq) - 1
+    else:
+        index = next(
+            i for i, w in enumerate(seq) if isinstance(w, CommentedMap) and w.get("id") == watch_id
+        )
+        node = seq[index]
+    old = form_of(node)
+    if watch_id is not None and old == form:
+        unchanged = find_block(text, watch_id)
+        if unchanged is not None:
+            return unchanged.text(text)
+    _apply_form(node, old, form, watch_id)
     buf = io.StringIO()
     y.dump(tree, buf)
     dumped = buf.getvalue()

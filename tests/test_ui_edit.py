@@ -268,6 +268,18 @@ CASES = {
     "unknown alias": ("form", {"match_kind": "query", "match": "Muse AND @nope"}),
     "bad date": ("form", {"expected_by": "2026-13-01"}),
     "yaml syntax": ("yaml", {"yaml": "  - id: glasses-rollout\n    name: [unclosed\n"}),
+    "duplicate id": ("form", {"id": "api-broadening"}),
+    "negative min_score": ("form", {"min_score": "-1"}),
+    "unknown key": (
+        "yaml",
+        {"yaml": "  - id: glasses-rollout\n    name: G\n    nmae: x\n    match: Muse\n"},
+    ),
+    "bad exclude (yaml)": (
+        "yaml",
+        {
+            "yaml": "  - id: glasses-rollout\n    name: G\n    match: Muse\n    exclude: 'a AND (b'\n"
+        },
+    ),
 }
 
 

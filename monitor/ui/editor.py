@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -37,7 +38,12 @@ from monitor.ui import highlight
 from monitor.ui.context import UIContext
 from monitor.ui.highlight import safe_link
 from monitor.ui.pages import fragment, page
-from monitor.watchlist import LoadedWatchlist, load_watchlist_text, render_problem
+from monitor.watchlist import (
+    LoadedWatchlist,
+    check_watch_item,
+    load_watchlist_text,
+    render_problem,
+)
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -170,12 +176,12 @@ class Draft:
     current_revision: str
     new_text: str | None = None
     new_id: str | None = None
-    loaded: LoadedWatchlist | None = None
+    compiled: CompiledItem | None = None  # the draft's rule, once the draft passed the check
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.loaded is not None and not any(p.severity == "error" for p in self.problems)
+        return self.compiled is not None and not any(p.severity == "error" for p in self.problems)
 
 
 def _lines(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -228,8 +234,14 @@ def _problems(exc: ConfigError, text: str, block_line: int, block_len: int) -> l
     return out
 
 
-def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
-    """The draft of a form or YAML post, spliced into the current file and checked."""
+def build(ctx: UIContext, watch_id: str | None, data: FormData, *, whole: bool = False) -> Draft:
+    """The draft of a form or YAML post, spliced into the current file and checked.
+
+    Per keystroke only the item's lines are parsed and checked, against the loaded
+    watchlist (``watchlist.check_watch_item``: the same messages, lines and columns as
+    ``monitor check`` on the whole text); the whole text is checked when that cannot
+    decide, and always with ``whole`` (a save).
+    """
     text = read_text(ctx)
     current = we.revision_of(text)
     mode = "yaml" if data.get("mode") == "yaml" else "form"
@@ -245,18 +257,42 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
         return draft
     draft.new_text = new_text
     block_len = max(1, draft.yaml.count("\n") + (0 if draft.yaml.endswith("\n") else 1))
-    try:
-        draft.loaded = _validated(ctx, text, new_text)
-    except ConfigError as exc:
-        draft.problems = _problems(exc, new_text, line, block_len)
-        return draft
-    # Warnings about the rest of the file are monitor check's business, not this item's.
-    mine = _problems(ConfigError(list(draft.loaded.warnings)), new_text, line, block_len)
-    draft.problems = [p for p in mine if p.where != "elsewhere in the file"]
-    # The edited item is where the old one was (a new one is last): no third parse.
     blocks = we.watch_blocks(text)
     index = len(blocks) if watch_id is None else [b.watch_id for b in blocks].index(watch_id)
-    watch = draft.loaded.config.watch
+    loaded = ctx.watchlist()
+    if not whole and loaded.text == text and new_text != text:  # unchanged: the loaded one
+        old = blocks[-1] if watch_id is None else blocks[index]
+        start, end = (old.end, old.end) if watch_id is None else (old.start, old.end)
+        spliced = new_text[start : len(new_text) - (len(text) - end)].lstrip("\n")
+        try:
+            got = check_watch_item(
+                loaded,
+                new_text,
+                spliced,
+                line,
+                index,
+                old.indent,
+                "" if watch_id is None else old.text(text),
+                we.anchors(text),
+            )
+        except ConfigError as exc:
+            draft.problems = _mine(_problems(exc, new_text, line, block_len))
+            return draft
+        if got is not None:
+            draft.compiled, draft.new_id = got.compiled, got.item.id
+            mine = _problems(ConfigError(list(got.warnings)), new_text, line, block_len)
+            draft.problems = _mine(mine)
+            return draft
+    try:
+        checked = _validated(ctx, text, new_text)
+    except ConfigError as exc:
+        draft.problems = _mine(_problems(exc, new_text, line, block_len))
+        return draft
+    draft.problems = _mine(
+        _problems(ConfigError(list(checked.warnings)), new_text, line, block_len)
+    )
+    # The edited item is where the old one was (a new one is last): no third parse.
+    watch = checked.config.watch
     if len(watch) != len(blocks) + (watch_id is None):
         draft.problems.append(
             Problem(
@@ -265,7 +301,13 @@ def build(ctx: UIContext, watch_id: str | None, data: FormData) -> Draft:
         )
     else:
         draft.new_id = watch[index].id
+        draft.compiled = next(i for i in checked.matcher.items if i.watch_id == draft.new_id)
     return draft
+
+
+def _mine(problems: list[Problem]) -> list[Problem]:
+    """Every error, but only this item's warnings (the rest of the file is check's business)."""
+    return [p for p in problems if p.severity == "error" or p.where != "elsewhere in the file"]
 
 
 _CHECKED: OrderedDict[tuple[str, str], LoadedWatchlist | ConfigError] = OrderedDict()
@@ -299,9 +341,15 @@ def yaml_to_form(ctx: UIContext, draft: Draft) -> we.ItemForm | None:
     """The form's values for a YAML draft (None when the YAML cannot be read as an item)."""
     if draft.new_text is None or draft.new_id is None:
         return None
-    try:
-        from ruamel.yaml import YAML
+    from ruamel.yaml import YAML
 
+    try:  # the item's lines alone (an alias of another item's anchor needs the whole text)
+        seq = YAML(typ="rt").load(draft.yaml)
+        if isinstance(seq, list) and len(seq) == 1 and isinstance(seq[0], dict):
+            return we.form_of(seq[0])
+    except Exception:
+        pass
+    try:
         tree = YAML(typ="rt").load(draft.new_text)
         node = next(w for w in tree["watch"] if isinstance(w, dict) and w.get("id") == draft.new_id)
     except Exception:
@@ -340,16 +388,17 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         "conflict": draft.revision != draft.current_revision,
         "indexing": None,
     }
-    if not draft.ok or draft.loaded is None or draft.new_id is None:
+    if not draft.ok or draft.compiled is None or draft.new_id is None:
         return values
     eng = engine(ctx.store)
     behind = eng.behind()
     if behind is not None:
         values["indexing"] = behind
         return values
-    item = next(i for i in draft.loaded.matcher.items if i.watch_id == draft.new_id)
-    now = eng.run(item)
-    saved = eng.run_saved(ctx.watchlist(), watch_id) if watch_id else None
+    wl = ctx.watchlist()
+    saved = eng.run_saved(wl, watch_id) if watch_id else None
+    unchanged = saved is not None and draft.compiled in wl.matcher.items
+    now = saved if saved is not None and unchanged else eng.run(draft.compiled)
     before = saved.hits if saved else {}
     adds = [i for i in now.hits if i not in before]
     drops = [i for i in before if i not in now.hits]
@@ -437,8 +486,8 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         watch_id = request.path_params.get("watch_id")
         data = await request.form()
         action = str(data.get("action", "save"))
-        try:
-            draft = await ctx.db(build, ctx, watch_id, data)
+        try:  # a save checks the whole text, as monitor check does
+            draft = await ctx.db(partial(build, whole=action == "save"), ctx, watch_id, data)
         except ConfigError as exc:
             return page(request, ctx, "editor_error.html", message=str(exc), status_code=409)
         values: dict[str, Any] = {
