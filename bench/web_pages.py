@@ -360,12 +360,25 @@ def main() -> None:
         edit = c.get(f"/catalysts/{busiest}/edit?mode=yaml")
         form = FormFields()
         form.feed(edit.text if edit.status_code == 200 else "")
+        preview_label = "editor preview (POST, YAML as saved)"
+        if "yaml" in form.fields:
+            # A keystroke's draft: one more term in the rule's `any:` list (a rule the
+            # preview has not run yet, so it matches it over all history).
+            drafted = re.sub(
+                r"(\n(\s+)any:\n(\s+)- )",
+                lambda m: f"\n{m.group(2)}any:\n{m.group(3)}- smart specs\n{m.group(3)}- ",
+                form.fields["yaml"],
+                count=1,
+            )
+            if drafted != form.fields["yaml"]:
+                form.fields["yaml"] = drafted
+                preview_label = "editor preview (POST, rule + 1 term)"
         pages: list[tuple[str, str, str, dict[str, str] | None]] = [
             ("board", "GET", "/", None),
             (f"catalyst ({busiest})", "GET", f"/catalysts/{busiest}", None),
             ("editor", "GET", f"/catalysts/{busiest}/edit", None),
             (
-                "editor preview (POST, YAML as saved)",
+                preview_label,
                 "POST",
                 f"/catalysts/{busiest}/edit/preview",
                 form.fields,
