@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from monitor.match import CompiledItem, Matcher, required_tokens, tokenize
+from monitor.match import (
+    And,
+    CompiledItem,
+    Matcher,
+    Near,
+    Node,
+    Or,
+    Term,
+    required_tokens,
+    tokenize,
+)
 from monitor.types import EntryData, MatchResult
 
 INDEX_BATCH = 2000
@@ -34,6 +44,42 @@ def index_text(entry: EntryData, feed_id: str) -> str:
     """What the search index holds for an entry: every token any unscoped or scoped term reads."""
     parts = [entry.title, entry.summary, *entry.categories, entry.source or "", feed_id]
     return " ".join(tok for p in parts for tok in tokenize(p))
+
+
+# A prefilter over the index: a token, ("prefix", token), or ("and" | "or", (sub, ...)).
+IndexQuery = str | tuple[str, Any]
+
+
+def index_query(node: Node) -> IndexQuery | None:
+    """What an entry's indexed tokens must satisfy to match ``node`` (None: nothing known).
+
+    Finer than ``required_tokens`` (which keeps one OR-set): every word of a phrase, every
+    branch of an AND, so the rule editor's preview loads few more entries than match.
+    NOT, regexes and domains constrain nothing; an OR with such a branch neither.
+    """
+    if isinstance(node, Term):
+        toks = node.tokens
+        parts: list[IndexQuery] = list(toks[:-1] if node.prefix else toks)
+        if node.prefix:
+            parts.append(("prefix", toks[-1]))
+        return parts[0] if len(parts) == 1 else ("and", tuple(parts))
+    if isinstance(node, Near):
+        sides = []
+        for terms in (node.left, node.right):
+            subs = [index_query(t) for t in terms]
+            if any(x is None for x in subs):
+                continue
+            sides.append(subs[0] if len(subs) == 1 else ("or", tuple(subs)))
+        return None if not sides else sides[0] if len(sides) == 1 else ("and", tuple(sides))
+    if isinstance(node, Or):
+        subs = [index_query(c) for c in node.children]
+        if any(x is None for x in subs):
+            return None
+        return subs[0] if len(subs) == 1 else ("or", tuple(subs))
+    if isinstance(node, And):
+        known = [x for x in (index_query(c) for c in node.children) if x is not None]
+        return None if not known else known[0] if len(known) == 1 else ("and", tuple(known))
+    return None
 
 
 def update_index(store: BacktestPort, progress: Callable[[int], None] | None = None) -> int:

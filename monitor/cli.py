@@ -34,7 +34,7 @@ from monitor import (
     logs,
 )
 from monitor.deliver import new_secret
-from monitor.digest import iso, new_delivery_id, render_text
+from monitor.digest import iso
 from monitor.errors import ConfigError, MonitorError, StorageError
 from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
@@ -42,9 +42,8 @@ from monitor.pipeline import (
     PollReport,
     attempt_delivery,
     check_catalysts,
-    digest_builder,
     flush_digest,
-    load_catalysts,
+    preview_digest,
     refresh_feed,
     run_digest,
     settle_catalysts,
@@ -52,7 +51,7 @@ from monitor.pipeline import (
     utcnow,
 )
 from monitor.prepare import parse_executor
-from monitor.render import FORMATS, render
+from monitor.render import PREVIEW_FORMATS, preview
 from monitor.schedule import LEASE
 from monitor.types import FeedState, Match
 from monitor.watchlist import (
@@ -218,19 +217,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
         sync_watchlist(store, wl, utcnow())
         if args.preview:
             for d in digests:
-                ids = wl.watch_ids_for(d)
-                now = utcnow()
-                pending, since = store.pending_matches(d.id, ids)
-                catalysts = load_catalysts(store, d.id, ids, now)
-                build = digest_builder(wl, d, now, new_delivery_id(), catalysts)
-                built = build(pending, since)
+                built = preview_digest(store, wl, d, utcnow())
                 if built is None:
                     print(f"Digest {d.id}: nothing pending")
-                elif args.format == "summary":
-                    print(render_text(built.body))
                 else:
-                    for message in render(built.body, args.format):
-                        print(message.body, end="" if message.body.endswith("\n") else "\n")
+                    print(preview(built.body, args.format), end="")
             return 0
         return asyncio.run(_send_digests(wl, store, digests))
     finally:
@@ -530,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--format",
-        choices=["summary", *FORMATS],
+        choices=PREVIEW_FORMATS,
         default="summary",
         help="preview: a readable summary, or exactly the body/bodies a webhook of that "
         "format would receive (one per line)",

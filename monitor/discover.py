@@ -2,7 +2,7 @@
 
 Owns :func:`feed_links` (the feed URLs a page advertises, resolved against the page's URL
 and any ``<base href>``, in document order, without duplicates) and :func:`suggest_id`
-(a watchlist id from a URL). The fetching is ``monitor feeds add`` (``cli_feeds``).
+(a watchlist id from a URL). The fetching is ``monitor.feeds_add`` (``monitor feeds add``, the feeds page).
 """
 
 from __future__ import annotations

@@ -513,6 +513,23 @@ def score(hits: Sequence[Hit]) -> int:
     return sum(best.values())
 
 
+def item_hits(
+    item: CompiledItem, doc: Doc, entry: EntryData, feed_id: str | None
+) -> list[Hit] | None:
+    """The hits that make ``doc`` a match of ``item`` (query, exclude, sources, min_score),
+    or None when it is not one. ``Matcher.match`` and the rule editor's preview share it."""
+    hits: list[Hit] = []
+    if not evaluate(item.query, doc, hits):
+        return None
+    if item.exclude is not None and evaluate(item.exclude, doc, []):
+        return None
+    if (item.sources_allow or item.sources_deny) and not item.source_allowed(entry, feed_id):
+        return None
+    if score(hits) < item.min_score:
+        return None
+    return hits
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     """Every watch item's compiled query; picklable so it can travel to worker processes."""
@@ -571,18 +588,10 @@ class Matcher:
         items = self.items
         for i in self.candidates(doc):
             item = items[i]
-            hits: list[Hit] = []
-            if not evaluate(item.query, doc, hits):
-                continue
-            if item.exclude is not None and evaluate(item.exclude, doc, []):
-                continue
-            if (item.sources_allow or item.sources_deny) and not item.source_allowed(
-                entry, feed_id
-            ):
+            hits = item_hits(item, doc, entry, feed_id)
+            if hits is None:
                 continue
             points = score(hits)
-            if points < item.min_score:
-                continue
             known: list[Hit] = []
             if item.known_facts is not None:
                 evaluate(item.known_facts, doc, known)
@@ -634,6 +643,35 @@ def explain(
 
 def mark(text: str, terms: Sequence[str]) -> str:
     """``text`` with every occurrence of the given terms wrapped in «guillemets»."""
+    spans = mark_spans(text, terms)
+    if not spans:
+        return text
+    out, at = [], 0
+    for s, e in spans:
+        out.append(text[at:s] + "«" + text[s:e] + "»")
+        at = e
+    out.append(text[at:])
+    return "".join(out)
+
+
+def mark_segments(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, is a matched term) segments, for pages that mark hits
+    with HTML elements around escaped text (never markup built from feed text)."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for s, e in mark_spans(text, terms):
+        if s > at:
+            out.append((text[at:s], False))
+        out.append((text[s:e], True))
+        at = e
+    if at < len(text) or not out:
+        out.append((text[at:], False))
+    return out
+
+
+def mark_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) offsets in ``text`` of the occurrences of ``terms`` (folded as the
+    matcher folds), sorted and not overlapping."""
     spans = _token_spans(text)
     ends = [_end_of(text, start) for _, start in spans]
     marks: list[tuple[int, int]] = []
@@ -656,16 +694,14 @@ def mark(text: str, terms: Sequence[str]) -> str:
                 for k, w in enumerate(toks)
             ):
                 marks.append((spans[i][1], ends[i + last]))
-    if not marks:
-        return text
-    out, at = [], 0
+    out: list[tuple[int, int]] = []
+    at = 0
     for s, e in sorted(set(marks), key=lambda m: (m[0], -m[1])):
         if s < at:
             continue
-        out.append(text[at:s] + "«" + text[s:e] + "»")
+        out.append((s, e))
         at = e
-    out.append(text[at:])
-    return "".join(out)
+    return out
 
 
 @lru_cache(maxsize=8192)

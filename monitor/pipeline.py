@@ -115,6 +115,9 @@ class StorePort(CatalystPort, Protocol):
     ) -> list[Transition]: ...
     def digest_window_start(self, digest_id: str) -> datetime | None: ...
     def quiet_matches(self, match_ids: Sequence[int]) -> set[int]: ...
+    def pending_matches(
+        self, digest_id: str, watch_ids: Sequence[str]
+    ) -> tuple[list[Match], datetime]: ...
 
 
 def utcnow() -> datetime:
@@ -657,6 +660,18 @@ def load_catalysts(
     return CatalystView(
         store.catalyst_states(), transitions, frozenset(store.quiet_matches(evidence))
     )
+
+
+def preview_digest(
+    store: StorePort, wl: LoadedWatchlist, digest: DigestConfig, now: datetime
+) -> Digest | None:
+    """The next run of ``digest`` as it would be built now, without recording anything
+    (``monitor digest --preview`` and the web page's preview): the same pending matches,
+    catalyst view and build step as ``run_digest``; None when there is nothing to say."""
+    ids = wl.watch_ids_for(digest)
+    pending, since = store.pending_matches(digest.id, ids)
+    catalysts = load_catalysts(store, digest.id, ids, now)
+    return digest_builder(wl, digest, now, new_delivery_id(), catalysts)(pending, since)
 
 
 async def run_digest(

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from monitor.digest import render_text
 from monitor.stories import Story, StoryItem, cluster
 
 FORMATS = ("json", "slack", "discord", "teams", "text", "apprise")
@@ -921,6 +922,18 @@ def schema_of(body: str) -> str:
     except ValueError:
         return ""
     return str(d.get("schema") or "") if isinstance(d, dict) else ""
+
+
+PREVIEW_FORMATS = ("summary", *FORMATS)
+
+
+def preview(body: str, fmt: str) -> str:
+    """What ``monitor digest --preview --format FMT`` prints for a built body: the
+    readable summary, or every message a webhook of that format would receive, each on
+    its own line(s), exactly as sent."""
+    if fmt == "summary":
+        return render_text(body) + "\n"
+    return "".join(m.body if m.body.endswith("\n") else m.body + "\n" for m in render(body, fmt))
 
 
 def render(body: str, fmt: str) -> list[Message]:

@@ -17,8 +17,10 @@ import base64
 import difflib
 import hashlib
 import importlib.util
+import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from datetime import time as dt_time
@@ -450,9 +452,10 @@ Path_ = tuple[str | int, ...]
 class _Located:
     """Plain Python data from a ruamel tree, with the position of every node and key."""
 
-    def __init__(self, file: str, text: str = "") -> None:
+    def __init__(self, file: str, text: str = "", line_offset: int = 0) -> None:
         self.file = file
         self.text = text
+        self.line_offset = line_offset  # a part of ``text`` parsed alone starts this far down
         self.raw: dict[Path_, Any] = {}
         self.values: dict[Path_, tuple[int, int]] = {}
         self.keys: dict[Path_, tuple[int, int]] = {}
@@ -512,14 +515,15 @@ class _Located:
             for k in node:
                 kl, kc = node.lc.key(k)
                 vl, vc = node.lc.value(k)
-                self.keys[(*path, str(k))] = (kl + 1, kc + 1)
-                out[str(k)] = self.convert(node[k], (*path, str(k)), (vl + 1, vc + 1))
+                off = self.line_offset
+                self.keys[(*path, str(k))] = (kl + 1 + off, kc + 1)
+                out[str(k)] = self.convert(node[k], (*path, str(k)), (vl + 1 + off, vc + 1))
             return out
         if isinstance(node, CommentedSeq):
             items = []
             for i, item in enumerate(node):
                 il, ic = node.lc.item(i)
-                items.append(self.convert(item, (*path, i), (il + 1, ic + 1)))
+                items.append(self.convert(item, (*path, i), (il + 1 + self.line_offset, ic + 1)))
             return items
         if isinstance(node, str):
             value = self._substitute(str(node), path)
@@ -642,6 +646,131 @@ def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
         warnings=tuple(loc.problems),
         text=text,
     )
+
+
+# Anchors (&name) and aliases (*name) where YAML allows them: before a node. An alias that
+# is a whole value at the end of its line is replaced by the anchor's value.
+_DEFINED_RE = re.compile(r"(?:^|[\s\[{,])&([^\s,\[\]{}]+)")
+_ALIAS_USE_RE = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]")
+_ALIAS_RE = re.compile(r"(?m)(?<=[:-] )\*([^\s,\[\]{}]+)(?=[ \t]*(?:#.*)?$)")
+_MISSING = object()
+
+
+def _anchored(node: Any) -> dict[str, Any]:
+    """The anchors defined in a round-trip tree, as plain data."""
+    out: dict[str, Any] = {}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        anchor = getattr(n, "anchor", None)
+        name = getattr(anchor, "value", None) if anchor is not None else None
+        if name:
+            out[name] = _plain(n)
+        if isinstance(n, dict):
+            stack.extend(n.values())
+        elif isinstance(n, list):
+            stack.extend(n)
+    return out
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return str(node) if isinstance(node, str) else node
+
+
+@dataclass(frozen=True)
+class CheckedItem:
+    """One watch item checked alone: its model, its compiled rule and its warnings."""
+
+    item: WatchItem
+    compiled: CompiledItem
+    warnings: tuple[ConfigProblem, ...]
+
+
+def check_watch_item(
+    current: LoadedWatchlist,
+    new_text: str,
+    block: str,
+    block_line: int,
+    index: int,
+    indent: int,
+    old_block: str = "",
+    anchors: Mapping[str, Any] | None = None,
+) -> CheckedItem | None:
+    """Check watch item ``index`` of ``new_text`` (``current.text`` with that item's lines
+    replaced by, or a new last item given as, ``block`` from line ``block_line``) without
+    reading the rest of the file again: ``current`` is that rest, already checked, and
+    ``anchors`` its YAML anchors as plain data (``watchlist_edit.anchors``).
+
+    Raises ConfigError with the problems ``load_watchlist_text(new_text)`` would report
+    (same messages, lines and columns); returns None when the item alone cannot tell, so
+    the caller checks the whole text: a YAML error (the parser's message may depend on
+    what follows), a block that is not exactly one mapping at the list's indentation,
+    an alias of an anchor it cannot inline, an anchor added, dropped or changed (other
+    items share it), or an edit that touches other items (a duplicate id, renaming an
+    item a digest names).
+    """
+    known = anchors or {}
+    defined = set(_DEFINED_RE.findall(block))
+    if defined != set(_DEFINED_RE.findall(old_block)) or not defined <= set(known):
+        return None  # an anchor other items may use is added or dropped here
+
+    def inline(m: re.Match[str]) -> str:
+        value = known.get(m.group(1), _MISSING)
+        if m.group(1) in defined or value is _MISSING:
+            return m.group(0)
+        try:
+            return json.dumps(value, ensure_ascii=False)  # a flow value: YAML reads JSON
+        except (TypeError, ValueError):
+            return m.group(0)
+
+    # An alias of another item's anchor (``none: *not_muse``) becomes its value, written
+    # on the same line: the data the whole file gives, every position as it was.
+    block = _ALIAS_RE.sub(inline, block)
+    if _ALIAS_USE_RE.search(block):
+        return None
+    content = [ln for ln in block.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not content or not content[0].startswith(" " * indent + "- "):
+        return None
+    if any(len(ln) - len(ln.lstrip(" ")) <= indent for ln in content[1:]):
+        return None
+    try:
+        seq = _yaml().load(block)
+    except Exception:  # YAMLError, duplicate keys...: the whole text's check says it best
+        return None
+    if not isinstance(seq, CommentedSeq) or len(seq) != 1 or not isinstance(seq[0], CommentedMap):
+        return None
+    for name, value in _anchored(seq[0]).items():
+        if name not in defined or value != known.get(name):
+            return None  # the item changed what other items share with it
+    name = str(current.path)
+    loc = _Located(name, new_text, line_offset=block_line - 1)
+    il, ic = seq.lc.item(0)
+    data = loc.convert(seq[0], ("watch", index), (il + block_line, ic + 1))
+    new_id = data.get("id")
+    others = current.config.watch
+    old_id = others[index].id if index < len(others) else None
+    if any(w.id == new_id for j, w in enumerate(others) if j != index):
+        return None  # monitor check reports it at whichever of the two comes second
+    renamed = old_id is not None and new_id != old_id
+    if renamed and any(old_id in (d.watch or ()) for d in current.config.digests):
+        return None  # the digest naming it is reported, elsewhere in the file
+    model: WatchItem | None = None
+    try:
+        model = WatchItem.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            _report_pydantic(loc, {**err, "loc": ("watch", index, *err["loc"])})
+    compiled = _compile_item(loc, index, data, current.matcher.aliases)
+    problems = sorted(loc.problems, key=lambda p: (p.line, p.column))
+    if any(p.severity == "error" for p in problems):
+        raise ConfigError(problems)
+    if model is None or compiled is None:
+        return None
+    return CheckedItem(model, compiled, tuple(problems))
 
 
 def json_schema() -> dict[str, Any]:
@@ -817,43 +946,9 @@ def _compile(loc: _Located, data: Any) -> Matcher:
     aliases = _compile_aliases(loc, data)
     items = []
     for i, w in _items(data, "watch"):
-        wid = str(w.get("id", ""))
-        query = _compile_match(loc, ("watch", i, "match"), w.get("match"), aliases)
-        exclude = _compile_query(loc, ("watch", i, "exclude"), w.get("exclude"), aliases)
-        facts: list[Node] = []
-        raw_facts = w.get("known_facts")
-        for j, fact in enumerate(raw_facts if isinstance(raw_facts, list) else []):
-            node = _compile_query(loc, ("watch", i, "known_facts", j), fact, aliases)
-            if node is not None:
-                facts.append(node)
-        if query is None:
-            continue
-        why = never_matches(query)
-        if why:
-            loc.problem(
-                ("watch", i, "match"),
-                f"watch item {wid!r} can never match: {why}",
-                severity="warning",
-            )
-        raw_sources = w.get("sources")
-        sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
-        min_score = w.get("min_score", 0)
-        try:
-            max_age = parse_duration(w["alert_max_age"]) if w.get("alert_max_age") else None
-        except ValueError:
-            max_age = None  # reported by the schema check
-        items.append(
-            CompiledItem(
-                wid,
-                query,
-                exclude=exclude,
-                sources_allow=tuple(str(x) for x in sources.get("allow") or ()),
-                sources_deny=tuple(str(x) for x in sources.get("deny") or ()),
-                min_score=min_score if isinstance(min_score, int) else 0,
-                alert_max_age=max_age,
-                known_facts=(facts[0] if len(facts) == 1 else Or(tuple(facts))) if facts else None,
-            )
-        )
+        compiled = _compile_item(loc, i, w, aliases)
+        if compiled is not None:
+            items.append(compiled)
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
     thesis = settings.get("thesis_date")
     if isinstance(thesis, str):
@@ -867,6 +962,47 @@ def _compile(loc: _Located, data: Any) -> Matcher:
     }
     stance = Stance.build(extra, thesis if isinstance(thesis, date) else None)
     return Matcher(tuple(items), stance, aliases)
+
+
+def _compile_item(
+    loc: _Located, i: int, w: dict[str, Any], aliases: dict[str, Node]
+) -> CompiledItem | None:
+    """Watch item ``i``'s query, exclude and known facts (None when its match failed)."""
+    wid = str(w.get("id", ""))
+    query = _compile_match(loc, ("watch", i, "match"), w.get("match"), aliases)
+    exclude = _compile_query(loc, ("watch", i, "exclude"), w.get("exclude"), aliases)
+    facts: list[Node] = []
+    raw_facts = w.get("known_facts")
+    for j, fact in enumerate(raw_facts if isinstance(raw_facts, list) else []):
+        node = _compile_query(loc, ("watch", i, "known_facts", j), fact, aliases)
+        if node is not None:
+            facts.append(node)
+    if query is None:
+        return None
+    why = never_matches(query)
+    if why:
+        loc.problem(
+            ("watch", i, "match"),
+            f"watch item {wid!r} can never match: {why}",
+            severity="warning",
+        )
+    raw_sources = w.get("sources")
+    sources: dict[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+    min_score = w.get("min_score", 0)
+    try:
+        max_age = parse_duration(w["alert_max_age"]) if w.get("alert_max_age") else None
+    except ValueError:
+        max_age = None  # reported by the schema check
+    return CompiledItem(
+        wid,
+        query,
+        exclude=exclude,
+        sources_allow=tuple(str(x) for x in sources.get("allow") or ()),
+        sources_deny=tuple(str(x) for x in sources.get("deny") or ()),
+        min_score=min_score if isinstance(min_score, int) else 0,
+        alert_max_age=max_age,
+        known_facts=(facts[0] if len(facts) == 1 else Or(tuple(facts))) if facts else None,
+    )
 
 
 def _compile_aliases(loc: _Located, data: Any) -> dict[str, Node]:

@@ -11,12 +11,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor.ui import board
+from monitor.ui import board, digests, editor, feeds, search
 from monitor.ui.auth import COOKIE, TokenGate, safe_next, session_value
 from monitor.ui.context import UIContext
 from monitor.ui.pages import HERE, page
 
-PAGES = (board,)
+PAGES = (
+    editor,
+    search,
+    board,
+    feeds,
+    digests,
+)  # editor first: /catalysts/new before /catalysts/{id}
 
 
 def ui_routes(ctx: UIContext) -> list[BaseRoute]:

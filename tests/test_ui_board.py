@@ -1,0 +1,438 @@
+"""The catalysts board, a catalyst's stories and the label actions, against a real SQLite
+store seeded through the Store's own ingest (as the pipeline writes)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.types import CatalystState, EntryData, FeedSpec, FeedUpdate, IncomingEntry, MatchResult
+from monitor.ui.context import UIContext
+from tests.ui_support import UIApp, client, ui_app
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+API = "api-broadening"
+GLASSES = "glasses-rollout"
+DEADLINE_ITEM = """\
+  - id: launch-date
+    name: Launch by October
+    match:
+      any: ["Muse launch"]
+    expected_by: 2026-10-31
+"""
+
+
+def ingest(
+    store,
+    feed: str,
+    guid: str,
+    title: str,
+    link: str | None,
+    at: datetime,
+    matches: tuple[MatchResult, ...],
+    summary: str = "",
+) -> tuple[int, ...]:
+    data = EntryData(guid=guid, link=link, title=title, summary=summary)
+    upd = FeedUpdate(
+        feed,
+        at,
+        at + timedelta(minutes=15),
+        status=200,
+        entries=(IncomingEntry(data, link, matches, True),),
+        revision="r1",
+    )
+    return store.ingest(upd).new_match_ids
+
+
+def api(snippet: str = "", stance: str = "event") -> MatchResult:
+    return MatchResult(API, ("Muse Spark API",), snippet, stance=stance)
+
+
+@pytest.fixture
+def ua(tmp_path: Path) -> UIApp:
+    app = ui_app(tmp_path, extra_watch=DEADLINE_ITEM)
+    app.ctx.clock = lambda: NOW
+    app.store.sync_config(
+        [
+            FeedSpec("wire", "https://wire.example/feed"),
+            FeedSpec("blog", "https://blog.example/feed"),
+        ],
+        {},
+        "r1",
+        "text",
+        NOW - timedelta(days=120),
+    )
+    return app
+
+
+def seed_api(ua: UIApp) -> dict[str, int]:
+    """Two stories of the API item: one told by two outlets, one older single report."""
+    ids = {}
+    (ids["reuters"],) = ingest(
+        ua.store,
+        "wire",
+        "r1",
+        "Meta opens Muse Spark API to all developers",
+        "https://www.reuters.com/tech/meta-muse-spark-api",
+        NOW - timedelta(days=2),
+        (api("Meta said the Muse Spark API is open to every developer."),),
+        "Meta said the Muse Spark API is open to every developer.",
+    )
+    (ids["ft"],) = ingest(
+        ua.store,
+        "blog",
+        "f1",
+        "Meta opens Muse Spark API to developers",
+        "https://www.ft.com/content/meta-muse-spark-api",
+        NOW - timedelta(days=2, hours=-1),
+        (api("The Muse Spark API opens to developers, Meta said."),),
+        "The Muse Spark API opens to developers, Meta said.",
+    )
+    (ids["old"],) = ingest(
+        ua.store,
+        "wire",
+        "r0",
+        "Muse Spark API pricing leaks in a partner memo",
+        "https://www.theinformation.com/muse-pricing",
+        NOW - timedelta(days=40),
+        (api("A memo lists Muse Spark API pricing tiers.", stance="plan"),),
+        "A memo lists Muse Spark API pricing tiers.",
+    )
+    return ids
+
+
+def test_board_shows_one_card_per_item_in_watchlist_order(ua: UIApp) -> None:
+    seed_api(ua)
+    ua.store.record_state(
+        CatalystState(API, "confirmed", NOW - timedelta(days=2), "2 independent outlets", ()),
+        NOW,
+    )
+    r = client(ua.app).get("/")
+    assert r.status_code == 200
+    html = r.text
+    order = [m.group(1) for m in re.finditer(r'<article class="card" id="card-([^"]+)"', html)]
+    assert order == [API, GLASSES, "launch-date"]
+    card = html[html.index(f'id="card-{API}"') : html.index(f'id="card-{GLASSES}"')]
+    assert 'data-stories="2"' in card and 'data-sources="3"' in card
+    assert f'<a class="drill" href="/catalysts/{API}">' in card
+    assert 'class="state state-confirmed"' in card and "confirmed</span>" in card
+    assert "2026-11-26 12:00 UTC" in card  # since
+    assert "high priority" in card
+    # Matches per week, oldest first, as text: 2 in the last week, 1 five weeks before.
+    assert "oldest first: 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 2" in card
+    assert "<svg" in card and "<title>" in card
+    glasses = html[html.index(f'id="card-{GLASSES}"') : html.index('id="card-launch-date"')]
+    assert "no signal</span>" in glasses and 'data-stories="0"' in glasses
+    late = html[html.index('id="card-launch-date"') :]
+    assert "2026-10-31" in late and "(passed)" in late
+
+
+def test_board_state_is_a_word_and_an_icon_for_every_state(ua: UIApp) -> None:
+    for state, words in [("overdue", "overdue"), ("delayed", "delayed"), ("denied", "denied")]:
+        ua.store.record_state(CatalystState("launch-date", state, NOW, state, ()), NOW)
+        html = client(ua.app).get("/").text
+        card = html[html.index('id="card-launch-date"') :]
+        assert f'<span class="state state-{state}"><span aria-hidden="true">' in card
+        assert f"</span> {words}</span>" in card
+
+
+def test_stories_page_lists_stories_newest_first_with_marks_and_links(ua: UIApp) -> None:
+    ids = seed_api(ua)
+    ua.store.record_state(CatalystState(API, "reported", NOW - timedelta(days=40), "x", ()), NOW)
+    ua.store.record_state(
+        CatalystState(API, "confirmed", NOW - timedelta(days=2), "2 outlets", ()), NOW
+    )
+    r = client(ua.app).get(f"/catalysts/{API}")
+    assert r.status_code == 200
+    html = r.text
+    assert '<section id="stories"' in html
+    assert f'<a id="edit-rule" class="button" href="/catalysts/{API}/edit">' in html
+    stories = re.findall(r'<article class="story[^"]*" id="story-(\d+)"', html)
+    assert len(stories) == 2
+    # Newest first: the two-outlet story (first member: the Reuters entry), then the memo.
+    first, second = html.index(f'id="story-{stories[0]}"'), html.index(f'id="story-{stories[1]}"')
+    assert first < second
+    assert html.index("Meta opens <mark>") < html.index("pricing leaks")
+    assert "<mark>Muse Spark API</mark>" in html
+    assert "reuters.com, ft.com" in html
+    assert 'rel="noopener noreferrer"' in html
+    assert 'href="https://www.reuters.com/tech/meta-muse-spark-api"' in html
+    assert "event" in html and "plan" in html
+    # The transitions history, newest first.
+    hist = html[html.index('id="transitions"') :]
+    assert hist.index("state-confirmed") < hist.index("state-no_signal")
+    assert f'id="match-{ids["ft"]}"' in html
+
+
+def test_hostile_feed_text_is_escaped_and_still_marked(ua: UIApp) -> None:
+    ingest(
+        ua.store,
+        "wire",
+        "evil",
+        '<script>alert("x")</script> Muse Spark API <img src=x onerror=alert(1)>',
+        "javascript:alert(1)",
+        NOW - timedelta(hours=3),
+        (api('<b>bold</b> Muse Spark API "quoted"'),),
+    )
+    html = client(ua.app).get(f"/catalysts/{API}").text
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; <mark>Muse Spark API</mark>" in html
+    assert "&lt;b&gt;bold&lt;/b&gt; <mark>Muse Spark API</mark>" in html
+    assert "javascript:" not in html  # a link that is not http(s) is not a link
+
+
+def test_unknown_catalyst_is_a_404_page(ua: UIApp) -> None:
+    r = client(ua.app).get("/catalysts/nope")
+    assert r.status_code == 404
+    assert "No watch item &#39;nope&#39;" in r.text
+
+
+def test_stories_are_paged(ua: UIApp) -> None:
+    for i in range(57):
+        ingest(
+            ua.store,
+            "wire",
+            f"g{i}",
+            f"Muse Spark API item {i} zq{i}x distinct{i}word",
+            f"https://site{i}.example/{i}",
+            NOW - timedelta(days=3 * i),
+            (api(f"unique{i} words{i}"),),
+        )
+    c = client(ua.app, follow_redirects=False)
+    one = c.get(f"/catalysts/{API}").text
+    assert "Stories (57), page 1 of 2" in one
+    assert len(re.findall(r'<article class="story', one)) == 50
+    assert "item 0 " in one and "item 56 " not in one
+    two = c.get(f"/catalysts/{API}?page=2").text
+    assert len(re.findall(r'<article class="story', two)) == 7
+    assert "item 56 " in two
+
+
+def label_row(db: Path, entry_id: int) -> tuple:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT entry_id, watch_id, match_id, verdict FROM labels WHERE entry_id = ?",
+            (entry_id,),
+        ).fetchone()
+
+
+def entry_of(ua: UIApp, match_id: int) -> int:
+    ref = ua.store.match_ref(match_id)
+    assert ref is not None
+    return ref[0]
+
+
+def test_labels_are_the_records_monitor_label_writes(
+    ua: UIApp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_api(ua)
+    db = ua.watchlist_path.parent / "monitor.db"
+    c = client(ua.app, follow_redirects=False)
+    r = c.post("/labels", data={"match_id": ids["reuters"], "verdict": "relevant"})
+    assert r.status_code == 303
+    assert r.headers["location"].startswith(f"/catalysts/{API}?flash=")
+    web = label_row(db, entry_of(ua, ids["reuters"]))
+    # The same verdict on another match through the CLI gives the same shape of record.
+    assert main(["label", str(ids["ft"]), "relevant", "--config", str(ua.watchlist_path)]) == 0
+    cli = label_row(db, entry_of(ua, ids["ft"]))
+    assert web[1:] == (API, ids["reuters"], "relevant")
+    assert cli[1:] == (API, ids["ft"], "relevant")
+    r = c.post("/labels", data={"match_id": ids["old"], "verdict": "noise"})
+    assert r.status_code == 303
+    assert ua.store.labels(API) == {
+        entry_of(ua, ids["reuters"]): "relevant",
+        entry_of(ua, ids["ft"]): "relevant",
+        entry_of(ua, ids["old"]): "noise",
+    }
+    # monitor backtest shows them.
+    capsys.readouterr()
+    cfg = str(ua.watchlist_path)
+    assert main(["backtest", API, "--format", "json", "--config", cfg]) == 0
+    out = json.loads(capsys.readouterr().out)
+    labels = {w["entry_id"]: w["label"] for w in out["would_match"]}
+    assert labels[entry_of(ua, ids["old"])] == "noise"
+    assert labels[entry_of(ua, ids["reuters"])] == "relevant"
+    # And the page shows them.
+    html = c.get(f"/catalysts/{API}").text
+    assert "label: noise" in html and "label: relevant" in html
+
+
+def test_flag_a_missed_entry(ua: UIApp) -> None:
+    ingest(
+        ua.store,
+        "wire",
+        "m",
+        "Meta widens developer access to its model",
+        "https://x.example/m",
+        NOW - timedelta(hours=5),
+        (),
+    )
+    entry_id = 1
+    db = ua.watchlist_path.parent / "monitor.db"
+    c = client(ua.app, follow_redirects=False)
+    r = c.post(
+        "/labels",
+        data={"entry_id": str(entry_id), "watch_id": API, "verdict": "missed"},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 200
+    assert "flagged as missed" in r.text
+    assert label_row(db, entry_id) == (entry_id, API, None, "relevant")
+    # Bad input: a clear 4xx message.
+    r = c.post("/labels", data={"entry_id": "999", "watch_id": API, "verdict": "missed"})
+    assert r.status_code == 404 and "no entry 999" in r.text
+    r = c.post("/labels", data={"entry_id": "x", "watch_id": API, "verdict": "missed"})
+    assert r.status_code == 400 and "entry_id must be a number" in r.text
+    r = c.post("/labels", data={"entry_id": "1", "watch_id": "nope", "verdict": "missed"})
+    assert r.status_code == 400 and "unknown watch item" in r.text
+    r = c.post("/labels", data={"match_id": "1", "verdict": "maybe"})
+    assert r.status_code == 400 and "verdict must be one of" in r.text
+    r = c.post(
+        "/labels",
+        data={"match_id": "12345", "verdict": "noise"},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 404 and "no match 12345" in r.text
+
+
+def test_htmx_label_swaps_the_story(ua: UIApp) -> None:
+    ids = seed_api(ua)
+    n = entry_of(ua, ids["reuters"])
+    r = client(ua.app).post(
+        "/labels",
+        data={"match_id": str(ids["ft"]), "verdict": "noise", "story": str(n)},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith(f'<article class="story" id="story-{n}"')
+    assert "label: noise" in r.text and "<html" not in r.text
+
+
+def test_mute_hides_a_story_until_shown(ua: UIApp) -> None:
+    ids = seed_api(ua)
+    c = client(ua.app, follow_redirects=False)
+    c.post("/labels", data={"match_id": ids["reuters"], "verdict": "relevant"})
+    n = entry_of(ua, ids["reuters"])
+    r = c.post(
+        "/labels",
+        data={"watch_id": API, "verdict": "mute", "match_id": [ids["reuters"], ids["ft"]]},
+    )
+    assert r.status_code == 303
+    # The relevant verdict is kept; the other entry carries the mute.
+    assert ua.store.labels(API) == {n: "relevant", entry_of(ua, ids["ft"]): "mute"}
+    html = c.get(f"/catalysts/{API}").text
+    assert f'id="story-{n}"' not in html
+    assert "1 muted story hidden" in html and 'href="/catalysts/api-broadening?muted=1"' in html
+    shown = c.get(f"/catalysts/{API}?muted=1").text
+    assert f'id="story-{n}"' in shown and "Show this story again" in shown
+    r = c.post(
+        "/labels",
+        data={"watch_id": API, "verdict": "unmute", "match_id": [ids["reuters"], ids["ft"]]},
+    )
+    assert r.status_code == 303
+    assert f'id="story-{n}"' in c.get(f"/catalysts/{API}").text
+    assert ua.store.labels(API) == {n: "relevant"}
+    # A match of another item cannot be muted under this one.
+    r = c.post("/labels", data={"watch_id": GLASSES, "verdict": "mute", "match_id": ids["ft"]})
+    assert r.status_code == 404
+
+
+def test_label_action_needs_the_token(tmp_path: Path) -> None:
+    ua = ui_app(tmp_path, token="s3cret")
+    ua.store.sync_config([FeedSpec("wire", "https://wire.example/feed")], {}, "r1", "t", NOW)
+    (mid,) = ingest(ua.store, "wire", "g", "Muse Spark API", "https://a.example/1", NOW, (api(),))
+    c = client(ua.app, follow_redirects=False)
+    data = {"match_id": str(mid), "verdict": "noise"}
+    assert c.post("/labels", data=data).status_code == 401
+    wrong = c.post("/labels", data=data, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert ua.store.labels(API) == {}
+    ok = c.post("/labels", data=data, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 303
+    assert ua.store.labels(API) == {1: "noise"}
+    assert c.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert c.get(f"/catalysts/{API}").status_code == 401
+
+
+def test_pages_are_phone_friendly(ua: UIApp) -> None:
+    seed_api(ua)
+    ua.store.record_state(CatalystState(API, "reported", NOW, "x", ()), NOW)
+    c = client(ua.app, follow_redirects=False)
+    for path in ("/", f"/catalysts/{API}"):
+        html = c.get(path).text
+        assert 'name="viewport" content="width=device-width' in html
+        assert not re.search(r'style="[^"]*width:\s*\d+px', html)
+        assert not re.search(r'<(svg|table|img|input)[^>]*\swidth="\d+"', html)  # scale to fit
+    css = (Path(__file__).parents[1] / "monitor/ui/static/style.css").read_text()
+    assert not re.search(r"(?<![-\w])width:\s*\d+(px|rem|em)", css)  # no fixed widths
+    assert "table-wrap" in c.get(f"/catalysts/{API}").text
+
+
+def test_context_clock_is_used(ua: UIApp) -> None:
+    assert isinstance(ua.ctx, UIContext) and ua.ctx.clock() == NOW
+
+
+def test_story_cache_serves_stale_stories_while_a_busy_item_is_reclustered() -> None:
+    import threading
+
+    from monitor.ui.board import _StoryCache
+
+    cache = _StoryCache()
+    release = threading.Event()
+    calls: list[str] = []
+
+    def first() -> list:
+        calls.append("first")
+        return ["old"]  # type: ignore[list-item]
+
+    def slow() -> list:
+        calls.append("slow")
+        release.wait(10)
+        return ["new"]  # type: ignore[list-item]
+
+    slot = ("w", None)
+    assert cache.lookup(slot, (1,), first, allow_stale=True) == ["old"]  # cold: computed
+    assert cache.lookup(slot, (1,), slow, allow_stale=True) == ["old"]  # same version: kept
+    # New matches: the old stories at once, the new ones computed in the background once.
+    assert cache.lookup(slot, (2,), slow, allow_stale=True) == ["old"]
+    assert cache.lookup(slot, (2,), slow, allow_stale=True) == ["old"]
+    release.set()
+    for _ in range(200):
+        if cache.lookup(slot, (2,), slow, allow_stale=True) == ["new"]:
+            break
+        threading.Event().wait(0.02)
+    assert cache.lookup(slot, (2,), first, allow_stale=True) == ["new"]
+    assert calls == ["first", "slow"]
+    # A small item is always clustered fresh.
+    assert cache.lookup(slot, (3,), first, allow_stale=False) == ["old"]
+
+
+def test_a_busy_items_card_fills_in_when_its_stories_are_counted(
+    ua: UIApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from monitor.ui import board
+
+    monkeypatch.setattr(board, "SYNC_MATCHES", 2)  # 3 matches make a busy item here
+    seed_api(ua)
+    c = client(ua.app)
+    html = c.get("/").text
+    card = html[html.index(f'id="card-{API}"') : html.index(f'id="card-{GLASSES}"')]
+    # Nothing clustered yet: the page does not wait, the card asks again.
+    assert "data-stories" not in card and "counting…" in card
+    assert f'hx-get="/catalysts/{API}/card" hx-trigger="load delay:1s"' in card
+    for _ in range(250):
+        r = c.get(f"/catalysts/{API}/card", headers={"HX-Request": "true"})
+        if "data-stories" in r.text:
+            break
+        time.sleep(0.02)
+    assert r.status_code == 200 and "<html" not in r.text
+    assert 'data-stories="2" data-sources="3"' in r.text and "hx-get" not in r.text
+    assert c.get("/catalysts/nope/card").status_code == 404

@@ -1,0 +1,490 @@
+"""The rule editor: form and YAML modes, errors as `monitor check` prints them, the live
+preview's counts, saving (only the item's block changes, backup, conflicts), and a
+running daemon applying a rule saved through the page."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+from pytest_httpserver import HTTPServer
+
+from monitor.backtest import run_backtest, update_index
+from monitor.watchlist import load_watchlist
+from monitor.watchlist_edit import find_block, revision_of, splice_item, watch_blocks
+from tests.support import FeedFile, Item
+from tests.ui_edit_support import WATCHLIST, edit_app, entry, seed
+from tests.ui_support import client
+
+TOKEN = "edit-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _yaml_of(page: str) -> str:
+    m = re.search(r'<textarea id="rule-yaml" name="yaml"[^>]*>(.*?)</textarea>', page, re.S)
+    assert m, page
+    return html.unescape(m.group(1))
+
+
+def _revision(page: str) -> str:
+    m = re.search(r'name="revision" value="(\w+)"', page)
+    assert m
+    return m.group(1)
+
+
+def _form(page: str) -> dict[str, str]:
+    """The form's fields as a browser would post them (inputs, textareas, selects, radios)."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r"<input ([^>]*)>", page):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if "name" not in attrs:
+            continue
+        if attrs.get("type") == "radio" and "checked" not in m.group(1):
+            continue
+        out[attrs["name"]] = html.unescape(attrs.get("value", ""))
+    for m in re.finditer(r'<textarea[^>]*name="(\w+)"[^>]*>(.*?)</textarea>', page, re.S):
+        out[m.group(1)] = html.unescape(m.group(2))
+    for m in re.finditer(r'<select name="(\w+)">(.*?)</select>', page, re.S):
+        sel = re.search(r'<option value="(\w+)" selected', m.group(2))
+        out[m.group(1)] = sel.group(1) if sel else ""
+    return out
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_the_editor_shows_the_item_as_a_form_and_as_its_exact_yaml_block(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app)
+    r = c.get("/catalysts/api-broadening/edit")
+    assert r.status_code == 200
+    assert (
+        'id="rule-form"' in r.text and 'hx-post="/catalysts/api-broadening/edit/preview"' in r.text
+    )
+    assert 'hx-trigger="input changed delay:400ms"' in r.text
+    assert 'id="save"' in r.text and 'id="preview"' in r.text
+    form = _form(r.text)
+    assert form["name"] == "API broadening"
+    assert form["match_kind"] == "lists"
+    assert form["match_any"] == "Muse Spark API\nMuse API"
+    assert form["priority"] == "high"
+    assert form["revision"] == revision_of(ui.path.read_text())
+
+    y = c.get("/catalysts/api-broadening/edit?mode=yaml")
+    assert y.status_code == 200
+    text = ui.path.read_text()
+    block = find_block(text, "api-broadening")
+    assert block is not None
+    assert _yaml_of(y.text) == block.text(text)
+    assert "# a comment inside the item" in _yaml_of(y.text)
+    assert "heading comment" not in _yaml_of(y.text)  # belongs to what precedes the item
+
+    g = c.get("/catalysts/glasses-rollout/edit")
+    assert _form(g.text)["match"] == '"Ray-Ban Meta" AND Muse'
+    assert _form(g.text)["expected_by"] == "2026-12-31"
+
+
+def test_unknown_item_is_a_404_page(tmp_path: Path) -> None:
+    c = client(edit_app(tmp_path).app)
+    r = c.get("/catalysts/nope/edit")
+    assert r.status_code == 404 and "no watch item &#39;nope&#39;" in r.text
+
+
+def test_new_item_page(tmp_path: Path) -> None:
+    c = client(edit_app(tmp_path).app)
+    r = c.get("/catalysts/new")
+    assert r.status_code == 200 and "New watch item" in r.text
+    assert 'hx-post="/catalysts/new/preview"' in r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/catalysts/api-broadening/edit"),
+        ("GET", "/catalysts/new"),
+        ("POST", "/catalysts/api-broadening/edit/preview"),
+        ("POST", "/catalysts/api-broadening/edit"),
+        ("POST", "/catalysts/new"),
+    ],
+)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+def test_every_editor_route_needs_the_token(
+    tmp_path: Path, method: str, url: str, headers: dict[str, str]
+) -> None:
+    ui = edit_app(tmp_path, token=TOKEN)
+    before = ui.path.read_text()
+    r = client(ui.app).request(method, url, headers=headers, data={"mode": "form", "name": "x"})
+    assert r.status_code == 401
+    assert ui.path.read_text() == before and not ui.saved
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+
+def test_saving_the_form_changes_only_the_items_block(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path, token=TOKEN)
+    c = client(ui.app, headers=AUTH, follow_redirects=False)
+    old = ui.path.read_text()
+    form = _form(c.get("/catalysts/glasses-rollout/edit").text)
+    form.update(name="Glasses rollout (EU)", expected_by="2027-03-31", min_score="2")
+    form["action"] = "save"
+    r = c.post("/catalysts/glasses-rollout/edit", data=form)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith("/catalysts/glasses-rollout?flash=Saved")
+    new = ui.path.read_text()
+    expected = old.replace("name: Glasses rollout\n", "name: Glasses rollout (EU)\n").replace(
+        "    expected_by: 2026-12-31 # end of year\n",
+        "    expected_by: 2027-03-31 # end of year\n    min_score: 2\n",
+    )
+    assert new == expected
+    assert (tmp_path / "watchlist.yaml.bak").read_text() == old
+    assert ui.saved == [1]
+    check = _check(ui.path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "OK (3 watch items" in check.stderr
+    wl = load_watchlist(ui.path)
+    item = next(w for w in wl.config.watch if w.id == "glasses-rollout")
+    assert item.min_score == 2 and str(item.expected_by) == "2027-03-31"
+
+
+def test_saving_lists_from_the_form(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    old = ui.path.read_text()
+    form = _form(c.get("/catalysts/api-broadening/edit").text)
+    form.update(match_any="Muse Spark API\nMuse API\nMuse developer platform", action="save")
+    r = c.post("/catalysts/api-broadening/edit", data=form)
+    assert r.status_code == 303, r.text
+    assert ui.path.read_text() == old.replace(
+        'any: ["Muse Spark API", "Muse API"]',
+        'any: ["Muse Spark API", "Muse API", "Muse developer platform"]',
+    )
+    assert _check(ui.path).returncode == 0
+
+
+def test_changing_a_shared_anchor_in_the_form_is_refused(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    old = ui.path.read_text()
+    form = _form(c.get("/catalysts/api-broadening/edit").text)
+    form.update(match_none="private preview\nwaitlist", action="save")
+    r = c.post("/catalysts/api-broadening/edit", data=form)
+    assert r.status_code == 422
+    assert "YAML anchor &amp;noise" in r.text and "edit it in YAML mode" in r.text
+    assert ui.path.read_text() == old
+
+
+def test_saving_yaml_mode_writes_exactly_the_block(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    old = ui.path.read_text()
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    block = _yaml_of(page)
+    edited = block.replace(
+        '    match:\n      any: ["Muse Spark API", "Muse API"]',
+        "    # now a query\n    match:\n      any: [\"Muse API\", 'Muse developer*']",
+    )
+    assert edited != block
+    r = c.post(
+        "/catalysts/api-broadening/edit",
+        data={"mode": "yaml", "yaml": edited.replace("\n", "\r\n"), "revision": _revision(page)},
+    )
+    assert r.status_code == 303, r.text
+    assert ui.path.read_text() == old.replace(block, edited)
+    assert (tmp_path / "watchlist.yaml.bak").read_text() == old
+    assert _check(ui.path).returncode == 0
+
+
+def test_a_new_item_is_appended_after_the_last(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    old = ui.path.read_text()
+    form = _form(c.get("/catalysts/new").text)
+    form.update(
+        id="pricing",
+        name="Muse pricing",
+        match_kind="query",
+        match='"Muse API" AND (price OR pricing)',
+        priority="high",
+        action="save",
+    )
+    r = c.post("/catalysts/new", data=form)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith("/catalysts/pricing?flash=")
+    new = ui.path.read_text()
+    blocks = watch_blocks(new)
+    assert [b.watch_id for b in blocks] == ["api-broadening", "glasses-rollout", "voice", "pricing"]
+    added = blocks[-1].text(new)
+    assert added == (
+        "  - id: pricing\n    name: Muse pricing\n    priority: high\n"
+        "    match: '\"Muse API\" AND (price OR pricing)'\n"
+    )
+    assert new.replace("\n" + added, "", 1) == old
+    assert _check(ui.path).returncode == 0
+
+
+def test_switching_modes_keeps_the_edit(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app)
+    old = ui.path.read_text()
+    form = _form(c.get("/catalysts/glasses-rollout/edit").text)
+    form.update(name="Renamed", action="to-yaml")
+    r = c.post("/catalysts/glasses-rollout/edit", data=form)
+    assert r.status_code == 200
+    assert "    name: Renamed\n" in _yaml_of(r.text)
+    back = c.post(
+        "/catalysts/glasses-rollout/edit",
+        data={
+            "mode": "yaml",
+            "yaml": _yaml_of(r.text),
+            "revision": form["revision"],
+            "action": "to-form",
+        },
+    )
+    assert _form(back.text)["name"] == "Renamed"
+    assert ui.path.read_text() == old  # switching never writes
+
+
+# --- invalid edits: the same messages as `monitor check`, nothing written --------------------
+
+
+CASES = {
+    "bad query syntax": ("form", {"match_kind": "query", "match": "Muse AND (WhatsApp"}),
+    "unknown alias": ("form", {"match_kind": "query", "match": "Muse AND @nope"}),
+    "bad date": ("form", {"expected_by": "2026-13-01"}),
+    "yaml syntax": ("yaml", {"yaml": "  - id: glasses-rollout\n    name: [unclosed\n"}),
+    "duplicate id": ("form", {"id": "api-broadening"}),
+    "negative min_score": ("form", {"min_score": "-1"}),
+    "unknown key": (
+        "yaml",
+        {"yaml": "  - id: glasses-rollout\n    name: G\n    nmae: x\n    match: Muse\n"},
+    ),
+    "bad exclude (yaml)": (
+        "yaml",
+        {
+            "yaml": "  - id: glasses-rollout\n    name: G\n    match: Muse\n    exclude: 'a AND (b'\n"
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invalid_edits_show_check_messages_and_write_nothing(tmp_path: Path, case: str) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    old = ui.path.read_text()
+    mode, change = CASES[case]
+    page = c.get(f"/catalysts/glasses-rollout/edit{'?mode=yaml' if mode == 'yaml' else ''}").text
+    data = _form(page)
+    data.update(change)
+    data["action"] = "save"
+    # What monitor check says about the same file text (written elsewhere, path swapped).
+    if mode == "yaml":
+        candidate, _ = splice_item(old, "glasses-rollout", change["yaml"])
+    else:
+        from monitor.ui.editor import form_from
+        from monitor.watchlist_edit import form_block
+
+        block = form_block(old, "glasses-rollout", form_from(data))
+        candidate, _ = splice_item(old, "glasses-rollout", block)
+    other = tmp_path / "check" / "watchlist.yaml"
+    other.parent.mkdir()
+    other.write_text(candidate)
+    check = _check(other)
+    assert check.returncode == 1
+    expected = [
+        ln.replace(str(other), str(ui.path))
+        for ln in check.stdout.splitlines()
+        if ln.startswith(str(other)) and ": warning:" not in ln
+    ]
+    assert expected
+
+    preview = c.post("/catalysts/glasses-rollout/edit/preview", data=data)
+    assert preview.status_code == 200
+    errors = re.search(
+        r'<div id="rule-errors".*?</div>\n  </div>|<div id="rule-errors".*', preview.text, re.S
+    )
+    assert errors
+    for line in expected:
+        assert str(escape(line)) in preview.text, (line, preview.text)
+    assert "count-matches" not in preview.text
+
+    r = c.post("/catalysts/glasses-rollout/edit", data=data)
+    assert r.status_code == 422
+    for line in expected:
+        assert str(escape(line)) in r.text
+    assert ui.path.read_text() == old
+    assert not (tmp_path / "watchlist.yaml.bak").exists()
+    assert not ui.saved
+    if mode == "yaml":  # the user's input is kept
+        assert _yaml_of(r.text) == change["yaml"]
+    else:
+        assert str(escape(next(iter(change.values())))) in r.text
+
+
+def test_errors_say_where_in_the_item(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app)
+    page = c.get("/catalysts/glasses-rollout/edit?mode=yaml").text
+    block = _yaml_of(page)
+    bad = block.replace("match: '\"Ray-Ban Meta\" AND Muse'", "match: 'Muse AND (Ray'")
+    r = c.post(
+        "/catalysts/glasses-rollout/edit/preview",
+        data={"mode": "yaml", "yaml": bad, "revision": _revision(page)},
+    )
+    assert "line 3, column" in r.text and "of this item" in r.text
+
+
+def test_a_concurrent_edit_is_a_conflict_and_nothing_is_overwritten(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    c = client(ui.app, follow_redirects=False)
+    form = _form(c.get("/catalysts/glasses-rollout/edit").text)
+    meanwhile = ui.path.read_text().replace("# My thesis", "# Someone else's edit. My thesis")
+    ui.path.write_text(meanwhile)
+    form.update(name="Mine", action="save")
+    r = c.post("/catalysts/glasses-rollout/edit", data=form)
+    assert r.status_code == 409
+    assert 'id="conflict"' in r.text and "changed since this editor loaded it" in r.text
+    assert 'value="Mine"' in r.text  # the input is kept
+    assert ui.path.read_text() == meanwhile
+    assert not ui.saved
+    p = c.post("/catalysts/glasses-rollout/edit/preview", data=form)
+    assert "saving will be refused" in p.text
+
+
+# --- the live preview -----------------------------------------------------------------------
+
+
+def test_preview_counts_what_the_draft_adds_and_drops(tmp_path: Path, db_url: str) -> None:
+    ui = edit_app(tmp_path, database=db_url)  # SQLite file and PostgreSQL
+    seed(
+        ui.store,
+        [
+            entry(1, "Muse API opens to every developer"),  # both rules
+            entry(2, "Muse Spark API in private preview only"),  # vetoed by none
+            entry(3, "Muse developer platform launches"),  # only the draft
+            entry(4, "Muse Spark API pricing announced"),  # only the saved rule
+            entry(5, "<script>alert(1)</script> Muse developer tools", link="javascript:alert(1)"),
+            entry(6, "Nothing about it"),
+        ],
+    )
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    block = _yaml_of(page)
+    draft = block.replace(
+        'any: ["Muse Spark API", "Muse API"]', 'any: ["Muse API", "Muse developer"]'
+    )
+    r = c.post(
+        "/catalysts/api-broadening/edit/preview",
+        data={"mode": "yaml", "yaml": draft, "revision": _revision(page)},
+    )
+    assert r.status_code == 200
+    assert '<span id="count-matches">3</span>' in r.text  # 1, 3, 5
+    assert '<span id="count-adds">2</span>' in r.text  # 3, 5
+    assert '<span id="count-drops">1</span>' in r.text  # 4
+    assert 'id="adds-entry-3"' in r.text and 'id="adds-entry-5"' in r.text
+    assert 'id="drops-entry-4"' in r.text
+    assert "<mark>Muse developer</mark> platform launches" in r.text
+    assert "<script>" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    assert "javascript:" not in r.text
+
+    # The same numbers as the backtest machinery with the live matcher.
+    wl = load_watchlist(ui.path)
+    update_index(ui.store)
+    saved = run_backtest(ui.store, wl.matcher.items[0], wl.matcher, None)
+    assert set(saved.hits) == {1, 4}
+    # The unchanged rule: nothing added or dropped.
+    same = c.post(
+        "/catalysts/api-broadening/edit/preview",
+        data={"mode": "yaml", "yaml": block, "revision": _revision(page)},
+    )
+    assert '<span id="count-matches">2</span>' in same.text
+    assert '<span id="count-adds">0</span>' in same.text
+    assert '<span id="count-drops">0</span>' in same.text
+
+
+def test_preview_of_a_new_item_counts_everything_as_added(tmp_path: Path) -> None:
+    ui = edit_app(tmp_path)
+    seed(ui.store, [entry(1, "Muse voice arrives"), entry(2, "Muse pricing")])
+    c = client(ui.app)
+    form = _form(c.get("/catalysts/new").text)
+    form.update(id="p", name="P", match_kind="query", match="Muse AND (voice OR pricing)")
+    r = c.post("/catalysts/new/preview", data=form)
+    assert '<span id="count-matches">2</span>' in r.text
+    assert '<span id="count-adds">2</span>' in r.text
+    assert '<span id="count-drops">0</span>' in r.text
+
+
+# --- a running daemon applies a rule saved through the page ----------------------------------
+
+
+def test_a_running_daemon_applies_a_rule_saved_through_the_page(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from tests.test_daemon import Daemon
+
+    feed = FeedFile(httpserver, "/wire.xml")
+    feed.items = [Item("w1", "Zorblax quarterly notes", "Nothing to see.")]
+    url = httpserver.url_for("/wire.xml")
+    text = WATCHLIST.format(database="monitor.db", feed_url=url).replace(
+        "  timezone: UTC\n", "  timezone: UTC\n  poll_interval: 1s\n"
+    )
+    ui = edit_app(tmp_path, text=text)
+    d = Daemon(ui.path, tmp_path / "daemon.log").start()
+    try:
+        d.wait_log("poll feed=wire outcome=ok")
+        d.wait_log("daemon.start")
+        c = client(ui.app, follow_redirects=False)
+        form = _form(c.get("/catalysts/new").text)
+        form.update(id="zorblax", name="Zorblax", match_kind="query", match="Zorblax AND launch*")
+        form["action"] = "save"
+        assert c.post("/catalysts/new", data=form).status_code == 303
+        d.wait_log("watchlist.reloaded")
+        feed.items = [*feed.items, Item("w2", "Zorblax launches its glasses", "Out today.")]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = ui.store.recorded_matches("zorblax", None)
+            if got:
+                break
+            time.sleep(0.2)
+        assert len(got) == 1
+        (entry_id,) = got
+        assert ui.store.entries_by_id([entry_id])[0][2].title == "Zorblax launches its glasses"
+    finally:
+        assert d.stop() == 0
+
+
+def test_a_far_behind_index_is_built_in_the_background_and_the_preview_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "BACKGROUND_INDEX", 1)
+    ui = edit_app(tmp_path)
+    seed(ui.store, [entry(1, "Muse API opens"), entry(2, "Muse API pricing"), entry(3, "x")])
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/api-broadening/edit/preview", data=data)
+    assert "Building the search index: 3 entries to go" in r.text
+    assert 'hx-trigger="load delay:2s"' in r.text  # it asks again by itself
+    eng = editor.engine(ui.store)
+    assert eng.indexing is not None
+    eng.indexing.join(30)
+    r = c.post("/catalysts/api-broadening/edit/preview", data=data)
+    assert '<span id="count-matches">2</span>' in r.text
