@@ -35,8 +35,8 @@ from storage.models import EntryRow, MatchRow, MatchSnapshotRow, SightingRow
 
 T = TypeVar("T")
 _CHUNK = 400  # bound the bind parameters of one statement (two IN lists stay < 999)
-_GROUP = 1000  # entries written per group of refreshes (see _store_entries)
-_ROWS = 1000  # rows per executemany (a group's refreshes can bring more than _GROUP)
+_GROUP = 250  # entries written per group of refreshes (see _store_entries)
+_ROWS = 250  # rows per executemany (a group's refreshes can bring more than _GROUP)
 
 _ENTRIES: Table = EntryRow.__table__  # type: ignore[assignment]
 _SIGHTINGS: Table = SightingRow.__table__  # type: ignore[assignment]
