@@ -657,9 +657,17 @@ def mark(text: str, terms: Sequence[str]) -> str:
 def mark_segments(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
     """``text`` cut into (piece, is a matched term) segments, for pages that mark hits
     with HTML elements around escaped text (never markup built from feed text)."""
+    return segments(text, mark_spans(text, terms))
+
+
+def segments(text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """``text`` cut at ``spans`` (start, end) into (piece, is inside a span) segments; an
+    empty or overlapping span is skipped."""
     out: list[tuple[str, bool]] = []
     at = 0
-    for s, e in mark_spans(text, terms):
+    for s, e in sorted(set(spans)):
+        if s < at or e <= s:
+            continue
         if s > at:
             out.append((text[at:s], False))
         out.append((text[s:e], True))

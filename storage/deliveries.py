@@ -31,7 +31,7 @@ class DeliveryStore:
         raise NotImplementedError
 
     @staticmethod
-    def _delivery(r: DeliveryRow) -> Delivery:  # pragma: no cover
+    def _delivery(r: DeliveryRow, *, with_body: bool = True) -> Delivery:  # pragma: no cover
         raise NotImplementedError
 
     def deliveries(

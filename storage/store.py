@@ -545,7 +545,9 @@ class Store(
         return self._run(f"reading pending matches of {digest_id}", fn)
 
     @staticmethod
-    def _delivery(r: DeliveryRow) -> Delivery:
+    def _delivery(r: DeliveryRow, *, with_body: bool = True) -> Delivery:
+        """A delivery row as the type; ``with_body=False`` for a row whose body was
+        deferred (lists of deliveries): the body stays unloaded and empty."""
         return Delivery(
             id=r.id,
             digest_id=r.digest_id,
@@ -558,7 +560,7 @@ class Store(
             match_count=r.match_count,
             window_since=r.window_since,
             window_until=r.window_until,
-            body=r.body,
+            body=r.body if with_body else "",
             parts_sent=r.parts_sent or 0,
             kind=r.kind or "digest",
         )

@@ -46,7 +46,7 @@ class DigestQueries:
         raise NotImplementedError
 
     @staticmethod
-    def _delivery(r: DeliveryRow) -> Delivery:  # pragma: no cover
+    def _delivery(r: DeliveryRow, *, with_body: bool = True) -> Delivery:  # pragma: no cover
         raise NotImplementedError
 
     def delivery_page(
@@ -66,27 +66,11 @@ class DigestQueries:
                 q = q.where(DeliveryRow.digest_id == digest_id)
             total = int(s.scalar(count) or 0)
             rows = s.scalars(q.offset(offset).limit(limit)).all()
-            return DeliveryPage(tuple(self._bodiless(r) for r in rows), total, offset, limit)
+            return DeliveryPage(
+                tuple(self._delivery(r, with_body=False) for r in rows), total, offset, limit
+            )
 
         return self._run("listing deliveries", fn)
-
-    @staticmethod
-    def _bodiless(r: DeliveryRow) -> Delivery:
-        return Delivery(
-            id=r.id,
-            digest_id=r.digest_id,
-            created_at=r.created_at,
-            status=r.status,
-            attempts=r.attempts,
-            next_attempt_at=r.next_attempt_at,
-            last_error=r.last_error,
-            delivered_at=r.delivered_at,
-            match_count=r.match_count,
-            window_since=r.window_since,
-            window_until=r.window_until,
-            parts_sent=r.parts_sent or 0,
-            kind=r.kind or "digest",
-        )
 
     def digest_fingerprint(self, digest_id: str) -> tuple[object, ...]:
         """What a digest preview is built from, in a few index lookups: the newest match,

@@ -7,26 +7,12 @@ themselves (never ``|safe``). Words are found with the matcher's own tokenizer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from monitor.match import Hit, _end_of, _token_spans
+from monitor.match import segments as _cut
 
 Segments = list[tuple[str, bool]]
-
-
-def _cut(text: str, spans: Iterable[tuple[int, int]]) -> Segments:
-    out: Segments = []
-    at = 0
-    for s, e in sorted(set(spans)):
-        if s < at or e <= s:
-            continue
-        if s > at:
-            out.append((text[at:s], False))
-        out.append((text[s:e], True))
-        at = e
-    if at < len(text) or not out:
-        out.append((text[at:], False))
-    return out
 
 
 def words(text: str, query: Sequence[tuple[str, bool]]) -> Segments:
