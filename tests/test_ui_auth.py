@@ -140,13 +140,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _monitor(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _monitor(
+    *args: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    merged = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.Popen(
         [sys.executable, "-m", "monitor", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**merged, **(env or {})},
     )
 
 
@@ -192,22 +195,8 @@ def test_the_daemon_serves_pages_on_its_http_port_behind_the_settings_token(
         tmp_path / "watchlist.yaml", [], settings_extra=f"  http:\n    token: {TOKEN}\n"
     )
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_WEB_TOKEN"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "--config",
-            str(path),
-            "--http",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc = _monitor(
+        "run", "--config", str(path), "--http", f"127.0.0.1:{port}", unset=("MONITOR_WEB_TOKEN",)
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -223,22 +212,8 @@ def test_the_daemon_serves_pages_on_its_http_port_behind_the_settings_token(
 def test_the_daemon_keeps_pages_off_a_public_address_without_a_token(tmp_path: Path) -> None:
     path = write_watchlist(tmp_path / "watchlist.yaml", [])
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MONITOR_WEB_TOKEN"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "--config",
-            str(path),
-            "--http",
-            f"0.0.0.0:{port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc = _monitor(
+        "run", "--config", str(path), "--http", f"0.0.0.0:{port}", unset=("MONITOR_WEB_TOKEN",)
     )
     try:
         base = f"http://127.0.0.1:{port}"
