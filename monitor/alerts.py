@@ -13,7 +13,9 @@ also back to a state seen before), an event (digest, watch item, story key, conf
 sources, state). The store queues it only if that key is new, so a story alerts again only
 when it gains a confirming source or the catalyst changes state; a state-change alert logs
 its story's key too. Quiet hours set ``not_before``;
-the hourly cap is applied by the store, which knows what was queued.
+the hourly cap is applied by the store, which knows what was queued, and so is a story
+mute (an event alert carries its story's entries; the store, which holds the labels,
+drops it while the story is muted).
 """
 
 from __future__ import annotations
@@ -199,6 +201,11 @@ def plan_alerts(
                     max_per_hour=t.max_per_hour,
                     status="pending" if t.enabled else "disabled",
                     story_ref=story.key if state_change and story else None,
+                    story_entries=(
+                        tuple(sorted({m.entry_id for m in story.matches}))
+                        if kind == "event" and story
+                        else ()
+                    ),
                 )
             )
     return drafts

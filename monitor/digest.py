@@ -57,6 +57,7 @@ def build_digest(
     top_k: int | None = None,
     send_empty: bool = False,
     quiet_match_ids: Collection[int] = (),
+    muted: Sequence[Match] = (),
 ) -> Digest | None:
     """The digest of ``matches`` grouped by watch item, or None when there is nothing to say.
 
@@ -74,12 +75,16 @@ def build_digest(
     (``quiet_match_ids``: older than ``alert_max_age``, e.g. a feed's backlog on its first
     poll) is history catching up, not news: it lists an item only alongside new matches.
 
-    Matches of watch items that are not in ``watch_items`` are left out. With
+    Matches of watch items that are not in ``watch_items`` are left out, and so is every
+    match of a muted story (``muted_story_matches``: ``muted`` are the matches the analyst
+    muted on the stories page); a muted story's matches are neither listed nor counted,
+    and they stay pending, so they are sent once the story is unmuted. With
     ``send_empty`` an empty digest is a heartbeat (``match_count`` 0, no watch items)
     instead of None.
     """
     known = {w.id for w in watch_items}
-    kept = [m for m in matches if m.watch_id in known]
+    silenced = muted_story_matches(matches, muted)
+    kept = [m for m in matches if m.watch_id in known and m.id not in silenced]
     changes: dict[str, list[Transition]] = {}
     for t in sorted(transitions, key=lambda t: (t.at, t.id)):
         if t.watch_id in known and since <= t.at < until:
@@ -134,6 +139,36 @@ def build_digest(
         match_ids=tuple(m.id for m in kept),
         body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def muted_story_matches(pending: Sequence[Match], muted: Sequence[Match]) -> set[int]:
+    """Ids of the ``pending`` matches that belong to a muted story.
+
+    A story is muted when any of its matches is muted (the stories page writes a ``mute``
+    label on the entries of the story it mutes, and hides a story with any muted entry).
+    A story grows after it was muted, so a new match is placed by clustering, per watch
+    item, the pending matches together with the muted ones (``stories.cluster``, the
+    clustering of the stories page): a pending match is muted when its story there holds
+    a muted match. Pending matches of a muted story stay pending (they are not delivered),
+    so a copy that joins the story only through an earlier, unsent copy is still caught.
+    """
+    if not muted:
+        return set()
+    silenced_ids = {m.id for m in muted}
+    silenced = {m.id for m in pending if m.id in silenced_ids}
+    by_item: dict[str, list[Match]] = {}
+    for m in muted:
+        by_item.setdefault(m.watch_id, []).append(m)
+    for watch_id, muted_here in by_item.items():
+        mine = [m for m in pending if m.watch_id == watch_id and m.id not in silenced_ids]
+        if not mine:
+            continue
+        group = mine + muted_here
+        for story in _stories(group):
+            members = [group[int(it.key)] for it in story.members]
+            if any(m.id in silenced_ids for m in members):
+                silenced.update(m.id for m in members if m.id not in silenced_ids)
+    return silenced
 
 
 def _backlog(t: Transition, quiet: Collection[int]) -> bool:

@@ -115,6 +115,7 @@ class StorePort(CatalystPort, Protocol):
     ) -> list[Transition]: ...
     def digest_window_start(self, digest_id: str) -> datetime | None: ...
     def quiet_matches(self, match_ids: Sequence[int]) -> set[int]: ...
+    def muted_matches(self, watch_ids: Sequence[str]) -> list[Match]: ...
     def pending_matches(
         self, digest_id: str, watch_ids: Sequence[str]
     ) -> tuple[list[Match], datetime]: ...
@@ -611,11 +612,13 @@ def watch_infos(wl: LoadedWatchlist, ids: Sequence[str]) -> list[WatchInfo]:
 
 @dataclass(frozen=True, slots=True)
 class CatalystView:
-    """What a digest run reads about its items' catalysts before building."""
+    """What a digest run reads about its items before building: catalyst states and
+    changes, and the matches of the stories the analyst muted."""
 
     states: Mapping[str, CatalystState]
     transitions: Sequence[Transition]
     quiet_match_ids: frozenset[int] = frozenset()
+    muted: Sequence[Match] = ()
 
 
 def digest_builder(
@@ -642,6 +645,7 @@ def digest_builder(
             top_k=digest.top_k,
             send_empty=digest.send_empty,
             quiet_match_ids=catalysts.quiet_match_ids,
+            muted=catalysts.muted,
         )
 
     return build
@@ -653,12 +657,16 @@ def load_catalysts(
     """The stored states of a digest's watch items, their transitions since the digest's
     window starts (``build_digest`` keeps exactly the window's: the start read here can
     only be earlier than the one ``Store.run_digest`` uses), and which of those
-    transitions' evidence matches are not to be sent."""
+    transitions' evidence matches are not to be sent; and the muted stories' matches
+    (``build_digest`` leaves those stories out)."""
     since = store.digest_window_start(digest_id)
     transitions = store.transitions(list(ids), since, now)
     evidence = [i for t in transitions for i in t.evidence_match_ids]
     return CatalystView(
-        store.catalyst_states(), transitions, frozenset(store.quiet_matches(evidence))
+        store.catalyst_states(),
+        transitions,
+        frozenset(store.quiet_matches(evidence)),
+        tuple(store.muted_matches(list(ids))),
     )
 
 

@@ -356,3 +356,8 @@ class AlertDraft:
     # logs its story under this key, so the same story does not alert again as an event
     # until it gains a confirming source.
     story_ref: str | None = None
+    # An event alert: the entries of its story. The store does not queue it while the
+    # story is muted for the item (any of these entries labelled ``mute``): a muted story
+    # neither alerts nor appears in digests. Empty for a state change, which is news about
+    # the catalyst, not about one story.
+    story_entries: tuple[int, ...] = ()

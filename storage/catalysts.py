@@ -21,6 +21,7 @@ from storage.models import (
     CatalystTransitionRow,
     DeliveryRow,
     EntryRow,
+    LabelRow,
     MatchRow,
     MatchSnapshotRow,
 )
@@ -200,6 +201,8 @@ class CatalystStore:
         - ``duplicate``: its alert-log key was queued before (nothing written);
         - ``capped``: the digest already has ``max_per_hour`` alerts created in the last
           hour (nothing written: the item stays in the scheduled digest);
+        - ``muted``: an event alert about a story the analyst muted (nothing written or
+          logged, so it alerts once unmuted);
         - ``queued``: logged and written, due at ``not_before``.
 
         An alert carries no delivery_matches rows, so it never takes a match out of the
@@ -235,10 +238,25 @@ class CatalystStore:
                     )
                 )
 
+            def muted(d: AlertDraft) -> bool:
+                """Is the story of this event alert muted (one of its entries)?"""
+                for i in range(0, len(d.story_entries), _CHUNK):
+                    q = select(LabelRow.id).where(
+                        LabelRow.watch_id == d.watch_id,
+                        LabelRow.verdict == "mute",
+                        LabelRow.entry_id.in_(d.story_entries[i : i + _CHUNK]),
+                    )
+                    if s.scalar(q.limit(1)) is not None:
+                        return True
+                return False
+
             out = []
             hour_ago = now - timedelta(hours=1)
             counts: dict[str, int] = {}
             for d in drafts:
+                if muted(d):
+                    out.append("muted")
+                    continue
                 if logged(d, d.story_key):
                     out.append("duplicate")
                     continue

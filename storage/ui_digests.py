@@ -22,6 +22,7 @@ from storage.models import (
     CatalystTransitionRow,
     DeliveryRow,
     DigestRow,
+    LabelRow,
     MatchRow,
 )
 
@@ -74,13 +75,20 @@ class DigestQueries:
 
     def digest_fingerprint(self, digest_id: str) -> tuple[object, ...]:
         """What a digest preview is built from, in a few index lookups: the newest match,
-        catalyst state update and transition, the digest's row and its deliveries. Equal
-        fingerprints (and the same watchlist) build the same digest but for its times."""
+        catalyst state update and transition, the digest's row and its deliveries, and the
+        story mutes (count, newest, sum of ids: a mute adds rows, an unmute deletes them).
+        Equal fingerprints (and the same watchlist) build the same digest but for its
+        times."""
 
         def fn(s: Session) -> tuple[object, ...]:
             deliveries = s.execute(
                 select(func.count(), func.max(DeliveryRow.created_at)).where(
                     DeliveryRow.digest_id == digest_id
+                )
+            ).one()
+            mutes = s.execute(
+                select(func.count(), func.max(LabelRow.created_at), func.sum(LabelRow.id)).where(
+                    LabelRow.verdict == "mute"
                 )
             ).one()
             return (
@@ -89,6 +97,7 @@ class DigestQueries:
                 s.scalar(select(func.max(CatalystStateRow.updated_at))),
                 s.scalar(select(DigestRow.created_at).where(DigestRow.id == digest_id)),
                 *deliveries,
+                *mutes,
             )
 
         return self._run(f"reading what digest {digest_id} is built from", fn)
