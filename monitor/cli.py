@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -40,8 +41,8 @@ from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
     Context,
     PollReport,
-    attempt_delivery,
     check_catalysts,
+    claim_and_attempt,
     flush_digest,
     preview_digest,
     refresh_feed,
@@ -231,22 +232,31 @@ def cmd_digest(args: argparse.Namespace) -> int:
 async def _send_digests(wl: LoadedWatchlist, store: Store, digests: Sequence) -> int:
     failed = 0
     limits = FetchLimits()
+    # Every attempt is claimed as the daemon claims its own, so beside a running daemon on
+    # the same database each delivery is posted once, by whichever process claims it first.
+    owner = f"{socket.gethostname()}:{os.getpid()}"
     async with build_client(limits, USER_AGENT) as client:
         ctx = Context(store, client, wl, limits)
         # A cron-only setup (no daemon) must see passed deadlines too: overdue items are
         # recorded (and their alerts queued) before the digest is built.
         await check_catalysts(ctx, force=True)
         for d in digests:
-            older = await flush_digest(ctx, d.id)
-            for x in older:
+            flushed = await flush_digest(ctx, d.id, owner)
+            for x in flushed.attempted:
                 outcome = (
                     "delivered"
                     if x.status == "delivered"
                     else f"failed ({x.last_error}); {x.status}"
                 )
                 print(f"{d.id}: queued delivery {x.id} ({x.match_count} matches): {outcome}")
-            blocked = any(x.status != "delivered" for x in older)
+            blocked = any(x.status != "delivered" for x in flushed.attempted)
             failed += blocked
+            if flushed.busy is not None:
+                print(
+                    f"{d.id}: queued delivery {flushed.busy.id} ({flushed.busy.match_count} "
+                    "matches) is being sent by another process (a running daemon)"
+                )
+                blocked = True
             delivery = await run_digest(ctx, d)
             if delivery is None:
                 print(
@@ -264,8 +274,13 @@ async def _send_digests(wl: LoadedWatchlist, store: Store, digests: Sequence) ->
                     f"{d.id}: {delivery.match_count} matches queued as {delivery.id} behind an undelivered digest"
                 )
                 continue
-            result = await attempt_delivery(ctx, delivery)
-            if result.status == "delivered":
+            result = await claim_and_attempt(ctx, delivery, owner)
+            if result is None:
+                print(
+                    f"{d.id}: {delivery.match_count} matches queued as {delivery.id}; "
+                    "another process (a running daemon) is sending it"
+                )
+            elif result.status == "delivered":
                 print(f"{d.id}: delivered {delivery.id} ({delivery.match_count} matches)")
             else:
                 failed += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import socket
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from rich.table import Table
 from monitor.digest import iso
 from monitor.errors import MonitorError
 from monitor.fetch import USER_AGENT, FetchLimits, build_client
-from monitor.pipeline import Context, attempt_delivery, utcnow
+from monitor.pipeline import Context, claim_and_attempt, utcnow
 from monitor.types import Delivery
 from monitor.watchlist import LoadedWatchlist, config_path, load_watchlist
 from storage.deliveries import STATUSES
@@ -106,6 +108,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
         result = asyncio.run(_attempt(wl, store, queued))
     finally:
         store.close()
+    if result is None:
+        print(f"{queued.id}: requeued; another process (a running daemon) is sending it now")
+        return 0
     if result.status == "delivered":
         print(f"{result.id}: delivered (attempt {result.attempts})")
         return 0
@@ -113,10 +118,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 1
 
 
-async def _attempt(wl: LoadedWatchlist, store: Store, delivery: Delivery) -> Delivery:
+async def _attempt(wl: LoadedWatchlist, store: Store, delivery: Delivery) -> Delivery | None:
+    """The attempt, claimed as the daemon claims its own (None: another process has it)."""
     limits = FetchLimits()
+    owner = f"{socket.gethostname()}:{os.getpid()}"
     async with build_client(limits, USER_AGENT) as client:
-        return await attempt_delivery(Context(store, client, wl, limits), delivery)
+        return await claim_and_attempt(Context(store, client, wl, limits), delivery, owner)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -51,7 +51,7 @@ from monitor.fetch import FetchLimits, fetch_feed
 from monitor.fulltext import add_full_text
 from monitor.prepare import prepare_entries, prepare_in_worker
 from monitor.render import render
-from monitor.schedule import freshness_lifetime, next_check, next_digest_run, update_gap
+from monitor.schedule import LEASE, freshness_lifetime, next_check, next_digest_run, update_gap
 from monitor.types import (
     AttemptOutcome,
     CatalystState,
@@ -116,6 +116,9 @@ class StorePort(CatalystPort, Protocol):
     def digest_window_start(self, digest_id: str) -> datetime | None: ...
     def quiet_matches(self, match_ids: Sequence[int]) -> set[int]: ...
     def muted_matches(self, watch_ids: Sequence[str]) -> list[Match]: ...
+    def claim_delivery(
+        self, delivery: Delivery, now: datetime, hold: timedelta, owner: str | None = None
+    ) -> bool: ...
     def pending_matches(
         self, digest_id: str, watch_ids: Sequence[str]
     ) -> tuple[list[Match], datetime]: ...
@@ -827,19 +830,45 @@ async def post_messages(ctx: Context, delivery: Delivery, cfg: DigestConfig) -> 
     return replace(outcome, elapsed=elapsed)
 
 
-async def flush_digest(ctx: Context, digest_id: str) -> list[Delivery]:
-    """Attempt every queued delivery of a digest now, oldest first, stopping at the first failure.
+async def claim_and_attempt(
+    ctx: Context, delivery: Delivery, owner: str, hold: timedelta = LEASE
+) -> Delivery | None:
+    """Claim the next attempt of ``delivery`` (``Store.claim_delivery``, as the daemon's
+    outbox does) and make it; None when another process holds the claim (a daemon is
+    posting it now), so that process alone sends it. ``owner`` is ``host:pid``, the
+    daemon's own form, so a daemon restarted on this host takes back the claim of a
+    command that died mid-POST instead of waiting ``hold``."""
+    if not await asyncio.to_thread(ctx.store.claim_delivery, delivery, ctx.clock(), hold, owner):
+        return None
+    return await attempt_delivery(ctx, delivery)
+
+
+@dataclass(frozen=True, slots=True)
+class Flushed:
+    """What ``flush_digest`` did: the attempts it made, and the delivery it stopped at
+    because another process was sending it (None when it did not)."""
+
+    attempted: list[Delivery]
+    busy: Delivery | None = None
+
+
+async def flush_digest(ctx: Context, digest_id: str, owner: str) -> Flushed:
+    """Attempt every queued delivery of a digest now, oldest first, stopping at the first
+    failure or at one another process is sending (each attempt claimed as the daemon
+    claims its own: a delivery is posted by one process only).
 
     Stopping keeps a receiver's deliveries in order: a newer digest never overtakes an
-    older one that is still failing.
+    older one that is still failing or still in flight elsewhere.
     """
-    done = []
+    done: list[Delivery] = []
     now = ctx.clock()
     for d in await asyncio.to_thread(ctx.store.queued_deliveries, digest_id):
         if d.kind == "alert" and d.next_attempt_at is not None and d.next_attempt_at > now:
             continue  # held by quiet hours
-        updated = await attempt_delivery(ctx, d)
+        updated = await claim_and_attempt(ctx, d, owner)
+        if updated is None:
+            return Flushed(done, d)
         done.append(updated)
         if updated.status != "delivered":
             break
-    return done
+    return Flushed(done)

@@ -59,7 +59,8 @@ class DeliveryStore:
     def requeue_delivery(self, delivery_id: str, now: datetime) -> Delivery:
         """Make a failed (or held) delivery pending again, due now. Its id, body and
         attempt history stay; a delivered one is refused (it would reach the receiver
-        twice)."""
+        twice). A pending one that a process is posting right now (its claim held) is left
+        as it is: that attempt is under way, and taking it again would post it twice."""
 
         def fn(s: Session) -> Delivery:
             row = s.get(DeliveryRow, delivery_id)
@@ -69,8 +70,15 @@ class DeliveryStore:
                 raise StorageError(
                     f"delivery {delivery_id} was delivered at {row.delivered_at}: not resent"
                 )
+            in_flight = (
+                row.status == "pending"
+                and row.claimed_by is not None
+                and row.next_attempt_at is not None
+                and row.next_attempt_at > now
+            )
             row.status = "pending"
-            row.next_attempt_at = now
+            if not in_flight:
+                row.next_attempt_at = now
             return self._delivery(row)
 
         return self._run(f"requeueing delivery {delivery_id}", fn)

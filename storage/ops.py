@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.types import Delivery
@@ -84,11 +84,18 @@ class OpsMixin:
         so other replicas see it as not due; ``record_attempt`` then sets the real next
         attempt. A replica that dies mid-POST leaves the claim to expire, and another one
         retries with the same webhook-id (receivers drop the repeat).
+
+        A claim that is held (``claimed_by`` set, its hold not over) is never taken, even
+        by a caller whose copy of the row is current: ``monitor digest`` and the web page's
+        resend send deliveries that are not due yet, and must not take one a daemon is
+        posting at that moment.
         """
 
         def fn(s: Session) -> bool:
             q = update(DeliveryRow).where(
-                DeliveryRow.id == delivery.id, DeliveryRow.status == "pending"
+                DeliveryRow.id == delivery.id,
+                DeliveryRow.status == "pending",
+                or_(DeliveryRow.claimed_by.is_(None), DeliveryRow.next_attempt_at <= now),
             )
             if delivery.next_attempt_at is None:
                 q = q.where(DeliveryRow.next_attempt_at.is_(None))
