@@ -8,7 +8,10 @@ short ``tick`` job (``max_instances=1``, ``coalesce=True``) that asks the store 
 - digests whose ``next_run_at`` has come are built into the outbox (once, however late: a
   run missed while the daemon was down goes out once on start);
 - queued deliveries whose next attempt has come are POSTed, one at a time per digest so a
-  receiver gets them in order.
+  receiver gets them in order;
+- the full-text search index (``/search``, the rule editor's preview) is caught up with
+  the new entries after each poll cycle, a bounded step at a time in a worker thread of
+  its own (``catch_up_index``), so no page has to build it on a visit.
 
 Nothing about what is due lives in memory, so a restart picks up where the last run left
 off. SIGINT/SIGTERM stop the ticks, let in-flight work finish (database writes always
@@ -24,14 +27,17 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import logs
+from monitor.backtest import BacktestPort, index_text
 from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
     Context,
@@ -53,6 +59,19 @@ from monitor.watchlist import LoadedWatchlist
 from monitor.web import HttpService
 from storage.ops import HealthFigures
 from storage.store import Store
+
+INDEX_STEP = 500  # entries the search index takes per catch-up step, at most
+INDEX_EVERY = 60.0  # s: while refreshes never stop, catch up at least this often
+INDEX_RETRY = 60.0  # s: after a failed step
+
+
+def catch_up_index(store: BacktestPort, limit: int = INDEX_STEP) -> int:
+    """Add at most ``limit`` entries the search index has not seen (the lowest ids
+    first, as ``monitor.backtest.update_index`` does); how many were added."""
+    batch = store.entries_after(store.index_watermark(), limit)
+    if batch:
+        store.add_to_index([(i, index_text(e, f)) for i, f, e in batch])
+    return len(batch)
 
 
 def _queue(delivery: Delivery) -> str:
@@ -106,6 +125,15 @@ class Daemon:
         self._ctx: Context | None = None
         self.ticks = 0
         self._tick_task: asyncio.Task[Any] | None = None
+        # The search index catch-up: wanted at start (entries of an earlier run) and after
+        # a refresh stored new entries; one step at a time, in its own thread.
+        self._index_wanted = True
+        self._index_at = 0.0  # monotonic time of the last step's start (or retry hold)
+        self._index_task: asyncio.Task[Any] | None = None
+        self._index_lock = threading.Lock()
+        self._index_pool: ThreadPoolExecutor | None = None
+        self._index_total = 0
+        self._ui: UIContext | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -163,7 +191,7 @@ class Daemon:
         watcher = asyncio.create_task(reloader.watch(self._stop), name="watchlist-watch")
         http = None
         if self.http_socket is not None:
-            ui = self._web_pages(lambda: reloader.request("web edit"))
+            ui = self._ui = self._web_pages(lambda: reloader.request("web edit"))
             http = HttpService(self, self.http_socket, ui)
             http.start()
         cfg = self.watchlist.config
@@ -196,6 +224,10 @@ class Daemon:
             if http is not None:
                 await http.stop()
             await self._drain()
+            if self._index_task is not None:
+                await asyncio.wait([self._index_task], timeout=self.grace_seconds)
+            if self._index_pool is not None:
+                self._index_pool.shutdown(wait=False)
             await asyncio.to_thread(self.store.release_leases, self.owner)
             await client.aclose()
             executor.shutdown(wait=True)
@@ -261,6 +293,7 @@ class Daemon:
             due = await asyncio.to_thread(self.store.due_deliveries, utcnow())
             for delivery in due:
                 await self._claim_and_start(delivery)
+            self._start_index_step()
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 raise
@@ -282,6 +315,61 @@ class Daemon:
             logs.event(logging.ERROR, "retention", outcome="error", error=str(exc))
             return
         logs.event(logging.INFO, "retention", pruned=n, older_than=f"{keep.days}d")
+
+    # --- the search index ---------------------------------------------------------------------
+
+    def _start_index_step(self) -> None:
+        """Start one catch-up step of the search index when one is wanted, none is running,
+        and the poll cycle is over (no refresh in flight), or ``INDEX_EVERY`` went by while
+        refreshes kept running. The tick never waits for it."""
+        if not self._index_wanted or self._stop.is_set():
+            return
+        if self._index_task is not None and not self._index_task.done():
+            return
+        now = time.monotonic()
+        if now < self._index_at or (self._feeds and now - self._index_at < INDEX_EVERY):
+            return
+        self._index_wanted = False
+        self._index_at = now
+        self._index_task = asyncio.create_task(self._index_step(), name="search-index")
+
+    async def _index_step(self) -> None:
+        if self._index_pool is None:
+            self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="search-index")
+        loop = asyncio.get_running_loop()
+        try:
+            n = await loop.run_in_executor(self._index_pool, self._index_in_thread)
+        except Exception as exc:  # the next cycle's entries bring it back
+            self._index_wanted = True
+            self._index_at = time.monotonic() + INDEX_RETRY
+            logs.event(
+                logging.WARNING,
+                "search.index",
+                outcome="error",
+                error=f"{exc.__class__.__name__}: {exc}",
+            )
+            return
+        if n is None or n >= INDEX_STEP:
+            self._index_wanted = True  # busy elsewhere, or more to do: the next tick goes on
+        self._index_total += n or 0
+        if n is not None and n < INDEX_STEP and self._index_total:
+            logs.event(logging.INFO, "search.index", outcome="current", added=self._index_total)
+            self._index_total = 0
+
+    def _index_in_thread(self) -> int | None:
+        """One step under the index lock the web pages' editor holds while it catches the
+        index up (both would add the same entries); None when that one holds it now."""
+        lock = self._index_lock
+        if self._ui is not None:
+            from monitor.ui.editor import engine  # only when the pages are served
+
+            lock = engine(self.store).index_lock
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            return catch_up_index(self.store)
+        finally:
+            lock.release()
 
     # --- what /healthz, /readyz and /metrics ask (monitor.web.Probe) --------------------------
 
@@ -334,6 +422,8 @@ class Daemon:
         assert self._ctx is not None
         try:
             report = await refresh_feed(self._ctx, feed)
+            if report.new_entries:
+                self._index_wanted = True
             if report.error and report.error.startswith("not recorded:"):
                 # The database refused the result (full, locked, read-only): the feed stays
                 # due and leased to us, so try it again after its interval (at most 1 min).

@@ -189,3 +189,77 @@ def test_daemon_keeps_running_through_a_broken_feed_and_a_down_webhook(
     log = d.log.read_text()
     assert "outcome=pending" in log and "status=500" in log
     assert "SECRETPATH" not in log and "whsec_" not in log  # no webhook URL path or key in logs
+
+
+# --- the search index is kept current by the daemon ------------------------------------------
+
+
+def searchable(store, word: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.title for h in store.search_entries([(word, False)], 50).hits]
+
+
+def test_catch_up_index_adds_at_most_its_step(db_url: str) -> None:
+    from monitor.scheduler import catch_up_index
+    from monitor.types import EntryData, FeedSpec, FeedUpdate, IncomingEntry
+    from storage.store import Store
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = Store.open(db_url)
+    try:
+        store.sync_config([FeedSpec("wire", "http://127.0.0.1:9/x")], {}, "r", "t", now)
+        entries = tuple(
+            IncomingEntry(
+                EntryData(
+                    guid=f"g{i}",
+                    link=f"https://news.example.com/{i}",
+                    title=f"Story number{i} about walruses",
+                    summary="",
+                    published=now,
+                ),
+                f"https://news.example.com/{i}",
+                (),
+            )
+            for i in range(7)
+        )
+        store.ingest(FeedUpdate("wire", now, now, status=200, entries=entries))
+        assert store.unindexed() == 7
+        assert [catch_up_index(store, 3) for _ in range(4)] == [3, 3, 1, 0]
+        assert store.unindexed() == 0
+        assert len(searchable(store, "walruses")) == 7
+        assert searchable(store, "number6") == ["Story number6 about walruses"]
+    finally:
+        store.close()
+
+
+def test_daemon_keeps_the_search_index_current(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """New entries become searchable while the daemon runs, with no page visited (the
+    daemon serves no pages here): it indexes them after its poll cycle."""
+    from storage.store import Store
+
+    feed = FeedFile(httpserver, "/wire.xml")
+    feed.items = [Item("w1", "Walrus colony spotted near Svalbard", "Marine biology.")]
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("wire", httpserver.url_for("/wire.xml"))],
+        poll_interval="1s",
+        settings_extra="  max_poll_interval: 1s\n",
+    )
+    d = Daemon(config, tmp_path / "d.log").start()
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        d.wait_log("poll feed=wire outcome=ok")
+        d.wait_log("search.index outcome=current")
+        assert searchable(store, "svalbard") == ["Walrus colony spotted near Svalbard"]
+        # More entries on a later poll: searchable after that cycle too.
+        feed.items += [
+            Item(f"n{i}", f"Narwhal sighting {i} in Greenland", "Arctic.") for i in range(3)
+        ]
+        deadline = time.time() + 30
+        while time.time() < deadline and len(searchable(store, "narwhal")) < 3:
+            time.sleep(0.1)
+        assert len(searchable(store, "narwhal")) == 3, d.log.read_text()
+        assert store.unindexed() == 0
+    finally:
+        store.close()
+        assert d.stop() == 0
+    assert "Traceback" not in d.log.read_text()
