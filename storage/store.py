@@ -459,10 +459,15 @@ class Store(
         Pending = alert-worthy matches of the digest's watch items, recorded since the digest
         was first configured, and not yet in any delivery of this digest. ``build`` returns
         None for an empty digest (nothing is written but the schedule).
+
+        The digest's row is locked first (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN
+        IMMEDIATE`` already serializes writers), so two runs of one digest at once (a
+        daemon's scheduled run and ``monitor digest``) take turns: the second reads the
+        first one's deliveries and never queues the same matches again.
         """
 
         def fn(s: Session) -> Delivery | None:
-            row = s.get(DigestRow, digest_id)
+            row = s.get(DigestRow, digest_id, with_for_update=True)
             if row is None:
                 raise StorageError(f"digest {digest_id!r} is not in the database")
             if claim is not None:

@@ -263,3 +263,41 @@ def test_daemon_keeps_the_search_index_current(httpserver: HTTPServer, tmp_path:
         store.close()
         assert d.stop() == 0
     assert "Traceback" not in d.log.read_text()
+
+
+def test_index_step_shares_the_pages_index_lock(tmp_path: Path) -> None:
+    """With the pages served, the daemon's step and the editor's catch-up take one lock
+    (both would add the same FTS5 rowids): a step finds it held and yields."""
+    from monitor.scheduler import Daemon as Service
+    from monitor.types import EntryData, FeedSpec, FeedUpdate, IncomingEntry
+    from monitor.ui.context import UIContext
+    from monitor.ui.editor import engine
+    from monitor.watchlist import load_watchlist
+    from storage.store import Store
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    config = write_watchlist(tmp_path / "watchlist.yaml", [])
+    wl = load_watchlist(config)
+    store = Store.open(wl.database_url)
+    try:
+        store.sync_config([FeedSpec("wire", "http://127.0.0.1:9/x")], {}, "r", "t", now)
+        entry = EntryData(guid="g", link="https://n.example/1", title="Walrus", published=now)
+        store.ingest(
+            FeedUpdate(
+                "wire",
+                now,
+                now,
+                status=200,
+                entries=(IncomingEntry(entry, "https://n.example/1", ()),),
+            )
+        )
+        service = Service(wl, store)
+        service._ui = UIContext.start(store, wl, token="t")
+        lock = engine(store).index_lock
+        with lock:
+            assert service._index_in_thread() is None  # the page is indexing: skipped
+        assert store.unindexed() == 1
+        assert service._index_in_thread() == 1
+        assert searchable(store, "walrus") == ["Walrus"]
+    finally:
+        store.close()

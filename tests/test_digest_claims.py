@@ -133,3 +133,93 @@ def test_monitor_digest_and_a_running_daemon_send_each_delivery_once(
     per_id = Counter(r.headers["Webhook-Id"] for r in receiver.received)
     assert per_id == {d.id: 1 for d in made}
     assert all(d.attempts == 1 for d in made)
+
+
+def test_two_runs_of_one_digest_at_once_never_queue_a_match_twice(db_url: str) -> None:
+    """A run on demand that starts while a scheduled run of the same digest is building
+    waits for it, then sees its deliveries: each match is queued once (PostgreSQL, where
+    transactions do not serialize by themselves, and SQLite)."""
+    from monitor.types import Digest, EntryData, FeedUpdate, IncomingEntry, MatchResult
+
+    store = Store.open(db_url)
+    try:
+        store.sync_config(
+            [FeedSpec("wire", "http://127.0.0.1:9/x")],
+            {"daily": ("0 8 * * *", NOW + timedelta(hours=3))},
+            "r",
+            "text",
+            NOW - timedelta(days=1),
+        )
+        entry = EntryData(guid="g", link="https://n.example/1", title="Muse Spark API")
+        store.ingest(
+            FeedUpdate(
+                "wire",
+                NOW,
+                NOW,
+                status=200,
+                entries=(
+                    IncomingEntry(
+                        entry,
+                        "https://n.example/1",
+                        (MatchResult("api", ("Muse Spark API",), "x"),),
+                    ),
+                ),
+            )
+        )
+        first_building = threading.Event()
+        release_first = threading.Event()
+        second_built = threading.Event()
+        seen: dict[str, list[int]] = {}
+
+        def builder(name: str, hold: bool):  # type: ignore[no-untyped-def]
+            def build(pending, since):  # type: ignore[no-untyped-def]
+                seen[name] = [m.id for m in pending]
+                if hold:
+                    first_building.set()
+                    assert release_first.wait(30)
+                else:
+                    second_built.set()
+                if not pending:
+                    return None
+                return Digest(
+                    digest_id="daily",
+                    delivery_id=new_delivery_id(),
+                    generated_at=NOW,
+                    since=since,
+                    until=NOW,
+                    match_ids=tuple(m.id for m in pending),
+                    body="{}",
+                )
+
+            return build
+
+        results: dict[str, object] = {}
+        a = threading.Thread(
+            target=lambda: results.__setitem__(
+                "a",
+                store.run_digest(
+                    "daily",
+                    ["api"],
+                    NOW,
+                    builder("a", True),
+                    claim=(NOW + timedelta(hours=3), NOW + timedelta(days=1)),
+                ),
+            )
+        )
+        a.start()
+        assert first_building.wait(30)
+        b = threading.Thread(
+            target=lambda: results.__setitem__(
+                "b", store.run_digest("daily", ["api"], NOW, builder("b", False))
+            )
+        )
+        b.start()
+        # While the first run holds the digest, the second does not get to build.
+        assert not second_built.wait(1.0)
+        release_first.set()
+        a.join(30)
+        b.join(30)
+        assert len(seen["a"]) == 1 and seen["b"] == []
+        assert results["a"] is not None and results["b"] is None
+    finally:
+        store.close()
