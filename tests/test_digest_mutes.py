@@ -360,3 +360,46 @@ def world_factory(httpserver: HTTPServer, tmp_path: Path, db_url: str, monkeypat
     yield make
     for w in made:
         w.store.close()
+
+
+# --- the daemon's scheduled digest, in the chat formats too -------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "slack", "discord"])
+def test_the_daemons_scheduled_digest_leaves_a_muted_story_out(
+    fmt: str, httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_daemon import Daemon
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    feed = FeedFile(httpserver, "/wire.xml")
+    muted_links = ["https://www.reuters.com/tech/muse-api", "https://www.ft.com/content/muse-api"]
+    feed.items = [
+        Item(f"m{i}", MUTED, "The Muse Spark API is generally available.", link, now)
+        for i, link in enumerate(muted_links)
+    ] + [Item("p1", OTHER, "Muse API prices fall.", "https://www.reuters.com/tech/muse-prices")]
+    receiver = Receiver()
+    config = write_watchlist(
+        tmp_path / "watchlist.yaml",
+        [("wire", httpserver.url_for("/wire.xml"))],
+        hook_url=receiver.install(httpserver),
+        schedule="*/2 * * * * *",
+    )
+    config.write_text(config.read_text().replace("format: json", f"format: {fmt}"))
+    assert cli(capsys, "poll", "--config", str(config))[0] == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        story = [m for m in store.matches(watch_id="api-broadening") if m.title == MUTED]
+        assert len(story) == 2
+        store.mute_entries("api-broadening", [(m.entry_id, m.id) for m in story], now)
+    finally:
+        store.close()
+    daemon = Daemon(config, tmp_path / "daemon.log").start()
+    try:
+        [got] = receiver.wait(1)
+    finally:
+        assert daemon.stop() == 0
+    text = got.body.decode()
+    assert "muse-prices" in text and "muse-api" not in text
+    if fmt == "json":
+        assert got.verify()["match_count"] == 1
