@@ -867,6 +867,8 @@ async def flush_digest(ctx: Context, digest_id: str, owner: str) -> Flushed:
             continue  # held by quiet hours
         updated = await claim_and_attempt(ctx, d, owner)
         if updated is None:
+            if d.kind == "alert":
+                continue  # alerts are a queue of their own: a digest does not wait for one
             return Flushed(done, d)
         done.append(updated)
         if updated.status != "delivered":
