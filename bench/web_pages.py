@@ -1,9 +1,12 @@
 """How fast the web pages answer over 100,000 stored entries (target: 300 ms each).
 
     .venv/bin/python bench/web_pages.py [--reps 15] [--entries 100000] [--reseed]
+        [--seed-dir DIR]
 
 Seeds a fresh SQLite database once (cached under /tmp, keyed by SEED_VERSION and the
-entry count; ``--reseed`` rebuilds it), then serves the real pages with ``monitor web``
+entry count; ``--reseed`` rebuilds it; ``--seed-dir`` uses another directory, e.g. a copy
+of the cached one: the page server writes to its database, e.g. the search index), then
+serves the real pages with ``monitor web``
 in a subprocess on 127.0.0.1 and times every page with httpx: two warm-up requests
 (the first one's time is reported too: cold caches),
 then ``--reps`` timed ones; median and p95 of the wall time of each request (client
@@ -339,10 +342,19 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--reseed", action="store_true")
+    ap.add_argument(
+        "--seed-dir",
+        type=Path,
+        help="the seeded directory to serve (seeded there when it has no seeded.json); "
+        f"default /tmp/catalyst-web-bench-v{SEED_VERSION}-ENTRIES",
+    )
     args = ap.parse_args()
-    db_dir = Path(f"/tmp/catalyst-web-bench-v{SEED_VERSION}-{args.entries}")
+    db_dir = args.seed_dir or Path(f"/tmp/catalyst-web-bench-v{SEED_VERSION}-{args.entries}")
     config = db_dir / "watchlist.yaml"
     if args.reseed or not (db_dir / "seeded.json").exists():
+        if args.seed_dir and db_dir.exists() and any(db_dir.iterdir()):
+            # seed() empties the directory first: never someone else's files.
+            ap.error(f"--seed-dir {db_dir}: not a seeded directory (no seeded.json) nor empty")
         print(f"seeding {args.entries} entries into {db_dir} ...", file=sys.stderr)
         seed(db_dir, args.entries)
     info = json.loads((db_dir / "seeded.json").read_text())
@@ -351,6 +363,7 @@ def main() -> None:
     store.close()
     busiest = max(by_watch, key=lambda w: by_watch[w])
     q = "Muse Spark WhatsApp"
+    load_before = os.getloadavg()
     with (
         monitor_web(config) as base,
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c,
@@ -395,7 +408,15 @@ def main() -> None:
                 rows.append((label, url, "missing", 0.0, 0.0, 0.0, 0))
                 continue
             rows.append((label, url, *time_page(c, method, url, args.reps, data)))
+    load_after = os.getloadavg()
     counts = info["counts"]
+    print(f"data: {db_dir}; code: {ROOT}")
+    print(
+        "load average (1, 5, 15 min) before: "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + "; after: "
+        + " ".join(f"{x:.2f}" for x in load_after)
+    )
     print(
         f"{counts['entries']} entries, {counts['matches']} matches "
         f"({', '.join(f'{w} {n}' for w, n in sorted(by_watch.items()))}), "
