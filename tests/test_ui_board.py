@@ -563,3 +563,67 @@ def test_the_clustering_worker_stops_with_the_server(tmp_path: Path, server: str
     # Stopped and reaped by the server before it exited (a worker it left behind would
     # still run here: an orphaned worker notices its new parent only within 0.5 s).
     assert [pid for pid in workers if _running(pid)] == []
+
+
+def test_the_daemons_http_service_stops_the_worker_when_it_stops(
+    ua: UIApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the daemon the process lives on after the pages stop (a drain, the outbox):
+    ``HttpService.stop`` ends the clustering worker itself."""
+    import asyncio
+
+    import httpx
+
+    from monitor.ui import board
+    from monitor.web import HttpService, bind
+
+    class Probe:
+        def last_tick_age(self) -> float | None:
+            return 0.1
+
+        def stale_after(self) -> float:
+            return 60.0
+
+        def watchlist_loaded(self) -> bool:
+            return True
+
+        def ping_database(self) -> None:
+            return None
+
+        def health_figures(self) -> object:
+            raise RuntimeError("unused")
+
+    monkeypatch.setattr(board, "SYNC_MATCHES", 2)
+    seed_api(ua)
+    before = {p for p, _ in _children(os.getpid())}
+
+    async def main() -> list[int]:
+        svc = HttpService(Probe(), bind("127.0.0.1", 0), ua.ctx)  # type: ignore[arg-type]
+        svc.start()
+        base = f"http://127.0.0.1:{svc.address[1]}"
+        try:
+
+            def up() -> bool:
+                try:
+                    return httpx.get(base + "/healthz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await asyncio.to_thread(_poll, up, "the server")  # the server runs on this loop
+            home = await asyncio.to_thread(httpx.get, base + "/", timeout=10)
+            assert "counting…" in home.text
+
+            def card() -> str | None:
+                r = httpx.get(f"{base}/catalysts/{API}/card", timeout=10)
+                return r.text if "data-stories" in r.text else None
+
+            assert 'data-stories="2"' in await asyncio.to_thread(_poll, card, "the card")
+            return [
+                p for p, cmd in _children(os.getpid()) if "spawn_main" in cmd and p not in before
+            ]
+        finally:
+            await svc.stop()
+
+    workers = asyncio.run(main())
+    assert workers
+    assert [pid for pid in workers if _running(pid)] == []
