@@ -348,6 +348,11 @@ def main() -> None:
         help="the seeded directory to serve (seeded there when it has no seeded.json); "
         f"default /tmp/catalyst-web-bench-v{SEED_VERSION}-ENTRIES",
     )
+    ap.add_argument(
+        "--pages",
+        help="only the pages whose label contains one of these comma-separated words "
+        "(e.g. board,feeds: no editor preview, so no search-index build in the server)",
+    )
     args = ap.parse_args()
     db_dir = args.seed_dir or Path(f"/tmp/catalyst-web-bench-v{SEED_VERSION}-{args.entries}")
     config = db_dir / "watchlist.yaml"
@@ -402,6 +407,9 @@ def main() -> None:
             ("digest preview (slack)", "GET", "/digests/daily/preview?format=slack", None),
             ("digest preview (summary)", "GET", "/digests/daily/preview?format=summary", None),
         ]
+        if args.pages:
+            wanted = [w.strip() for w in args.pages.split(",") if w.strip()]
+            pages = [p for p in pages if any(w in p[0] for w in wanted)]
         rows = []
         for label, method, url, data in pages:
             if method == "POST" and not data:
