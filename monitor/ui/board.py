@@ -170,11 +170,12 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         activity: ItemActivity | None = None,
         *,
         wait: bool = True,
+        urgent: bool = False,
     ) -> Clustered | None:
         """The newest ``limit`` matches of an item as stories (blocking: run in a thread).
 
         ``wait=False``: None instead of waiting for a busy item's first clustering (it is
-        computed in the worker; the board's card asks again)."""
+        computed in the worker; the page asks again). ``urgent``: its job goes first."""
         if activity is None:
             activity = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
         primary = tuple(ctx.watchlist().config.settings.primary_sources)
@@ -190,6 +191,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             (watch_id, limit, primary),
             wait=wait,
             local=activity.matches <= SYNC_MATCHES,
+            urgent=urgent or wait,
         )
         return None if found is None else Clustered(found, truncated)
 
@@ -252,7 +254,17 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         return fragment(request, "_card.html", c=c, now=now, weeks=WEEKS)
 
     def stories_data(watch_id: str, page_no: int, show_muted: bool) -> dict[str, Any]:
-        cl = stories_for_page(watch_id)
+        states = store.catalyst_states()
+        transitions = list(reversed(store.transitions([watch_id])))
+        act = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
+        cl = clustered(watch_id, STORY_MATCHES, act, wait=False, urgent=True)
+        if cl is None:  # a busy item's first clustering: the section asks again (htmx)
+            return {
+                "stories": None,
+                "matches": act.matches,
+                "state": states.get(watch_id),
+                "transitions": transitions,
+            }
         muted = store.muted_entries(watch_id)
         ordered = sorted(cl.stories, key=lambda s: (s.story.first_seen, s.key), reverse=True)
         hidden = 0
@@ -264,7 +276,6 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         page_no = min(max(1, page_no), pages)
         shown = ordered[(page_no - 1) * PER_PAGE : page_no * PER_PAGE]
         labels = store.labels_of(watch_id, [m.entry_id for s in shown for m in s.matches])
-        states = store.catalyst_states()
         return {
             "stories": [story_view(s, labels, watch_id) for s in shown],
             "total": len(ordered),
@@ -273,7 +284,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             "pages": pages,
             "truncated": cl.truncated,
             "state": states.get(watch_id),
-            "transitions": list(reversed(store.transitions([watch_id]))),
+            "transitions": transitions,
         }
 
     async def catalyst(request: Request) -> Response:

@@ -16,20 +16,24 @@ the board.
 of the matches it was computed from (count, newest match id, primary sources): a page
 gets the stored result while its version is current, else the previous one at once (and
 the new one is computed), else — nothing computed yet — ``None`` for the board (which
-says "counting…" and asks again) or a wait for the stories page, whose job then goes to
-the front of the queue. Jobs run one at a time; a newer version of a queued slot replaces
+says "counting…" and asks again) or a wait (a label's story fragment), whose job then goes
+to the front of the queue (so does the stories page's, which does not wait: it says
+"counting…" and asks again). Jobs run one at a time; a newer version of a queued slot replaces
 the queued one. An item with few matches (``local``), or a database only this process can
 see (in-memory SQLite), is clustered in the calling thread as before.
 
-``close()`` stops the worker (the app's owner calls it through ``UIContext.close``); a
-worker left behind by a killed server exits when it is re-parented
-(``monitor.prepare.ignore_stop_signals``).
+The worker runs at niceness 10: on a busy machine the server's own requests (rendering
+pages) get the CPU before clustering does. ``close()`` stops the worker (the app's owner
+calls it through ``UIContext.close``); a worker left behind by a killed server exits when
+it is re-parented (``monitor.prepare.ignore_stop_signals``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import threading
 from collections import OrderedDict
@@ -85,6 +89,15 @@ def _outlets(stories: Sequence[EventStory]) -> int:
 # --- in the worker process ------------------------------------------------------------------
 
 _STORES: dict[str, Store] = {}
+NICENESS = 10  # the worker yields the CPU to the server's requests
+
+
+def init_worker() -> None:
+    """Leave SIGINT/SIGTERM to the server (and exit if orphaned), and run at a lower
+    priority: on a busy machine the server's requests get the CPU before clustering."""
+    ignore_stop_signals()
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
 
 
 def cluster_in_worker(
@@ -130,18 +143,27 @@ class StoryClusterer:
         self.jobs = 0  # jobs sent to the worker (tests, benchmarks)
 
     def get(
-        self, slot: Slot, version: Version, job: Job, *, wait: bool, local: bool
+        self,
+        slot: Slot,
+        version: Version,
+        job: Job,
+        *,
+        wait: bool,
+        local: bool,
+        urgent: bool | None = None,
     ) -> Clustering | None:
         """The slot's stories of ``version``; else the previous ones at once (computing
         the new ones); else None when not ``wait`` (computing them); else wait for them.
-        ``local``: cluster in this thread (small items). Blocking: call from a thread."""
+        ``local``: cluster in this thread (small items). ``urgent`` (default: ``wait``):
+        a first clustering goes to the front of the queue. Blocking: call from a thread."""
         with self._lock:
             hit = self._done.get(slot)
         if hit is not None and hit.version == version:
             return hit
         if local or not self.processes:
             return self._here(slot, version, job)
-        pending = self._request(slot, version, job, urgent=wait and hit is None)
+        first = hit is None and (wait if urgent is None else urgent)
+        pending = self._request(slot, version, job, urgent=first)
         if hit is not None or not wait:
             return hit
         try:
@@ -187,7 +209,7 @@ class StoryClusterer:
             self._pool = LazyProcessPool(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=ignore_stop_signals,
+                initializer=init_worker,
             )
         try:
             f = self._pool.submit(cluster_in_worker, self.store.url, *p.job)
