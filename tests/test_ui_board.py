@@ -496,6 +496,33 @@ def test_stories_are_clustered_in_a_worker_process(ua: UIApp) -> None:
         assert not _running(pid), f"worker {pid} still runs after close()"
 
 
+def test_an_idle_clustering_worker_stops_and_the_next_job_starts_one(
+    ua: UIApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import clustering
+
+    monkeypatch.setattr(clustering, "IDLE_SECONDS", 0.3)
+    seed_api(ua)
+    primary = tuple(ua.ctx.watchlist().config.settings.primary_sources)
+    cl = clustering.StoryClusterer(ua.store)
+    slot, job = (API, None), (API, 5000, primary)
+    try:
+        first = cl.get(slot, (3,), job, wait=True, local=False)
+        assert first is not None and first.stories == 2
+        (pid,) = cl.worker_pids()
+        _poll(lambda: not _running(pid), "the idle worker to stop")
+        assert cl.worker_pids() == []
+        # The stored stories stay; new matches start a new worker.
+        assert cl.get(slot, (3,), job, wait=False, local=False) is first
+        again = _poll(
+            lambda: (x := cl.get(slot, (4,), job, wait=False, local=False)) is not first and x,
+            "the new worker's clustering",
+        )
+        assert again.version == (4,) and cl.jobs == 2 and cl.worker_pids() != [pid]
+    finally:
+        cl.close()
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

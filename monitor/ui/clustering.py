@@ -22,7 +22,8 @@ to the front of the queue (so does the stories page's, which does not wait: it s
 the queued one. An item with few matches (``local``), or a database only this process can
 see (in-memory SQLite), is clustered in the calling thread as before.
 
-The worker runs at niceness 10: on a busy machine the server's own requests (rendering
+The worker stops after ``IDLE_SECONDS`` without a job (it holds ~80 MB) and is spawned
+again by the next one. It runs at niceness 10: on a busy machine the server's own requests (rendering
 pages) get the CPU before clustering does. ``close()`` stops the worker (the app's owner
 calls it through ``UIContext.close``); a worker left behind by a killed server exits when
 it is re-parented (``monitor.prepare.ignore_stop_signals``).
@@ -54,6 +55,9 @@ Slot = tuple[str, int | None]  # (watch item, match limit or None for all)
 Version = tuple[Any, ...]
 Job = tuple[str, int, tuple[str, ...]]  # (watch item, match limit, primary sources)
 
+# An idle worker (~80 MB: SQLAlchemy, the matches, the stories) is stopped after this long
+# without a job; the next job spawns a new one (~1 s of CPU, in that process).
+IDLE_SECONDS = 120.0
 STOP_WAIT = 0.5  # seconds ``close`` lets the worker finish a job (read only) before ending it
 
 
@@ -140,6 +144,7 @@ class StoryClusterer:
         self._running: tuple[Slot, _Pending] | None = None
         self._pool: LazyProcessPool | None = None
         self._closed = False
+        self._idle_gen = 0  # the idle timer that may stop the worker
         self.jobs = 0  # jobs sent to the worker (tests, benchmarks)
 
     def get(
@@ -219,6 +224,7 @@ class StoryClusterer:
             p.future.set_exception(exc)
             return
         self.jobs += 1
+        self._idle_gen += 1  # busy: an idle timer started before this job does nothing
         f.add_done_callback(lambda f: self._finished(slot, p, f))
 
     def _finished(self, slot: Slot, p: _Pending, f: Future[tuple[int, int, bytes]]) -> None:
@@ -237,10 +243,28 @@ class StoryClusterer:
                 log.warning("clustering the stories of %s failed: %r", slot[0], error)
                 self._drop_pool()
             self._pump()
+            if self._running is None and self._pool is not None:
+                self._idle_timer()
         if done is not None:
             p.future.set_result(done)
         else:
             p.future.set_exception(error or RuntimeError("clustering failed"))
+
+    def _idle_timer(self) -> None:
+        """Stop the worker if it gets no job for ``IDLE_SECONDS`` (lock held)."""
+        self._idle_gen += 1
+        gen = self._idle_gen
+        t = threading.Timer(IDLE_SECONDS, self._stop_if_idle, args=(gen,))
+        t.daemon = True
+        t.start()
+
+    def _stop_if_idle(self, gen: int) -> None:
+        with self._lock:
+            if gen != self._idle_gen or self._running is not None or self._closed:
+                return
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)  # an idle worker exits at once
 
     def _drop_pool(self) -> None:
         pool, self._pool = self._pool, None
@@ -270,7 +294,7 @@ class StoryClusterer:
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             proc.join(STOP_WAIT)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(STOP_WAIT)
+            if proc.is_alive():  # busy (or not scheduled yet): it ignores SIGTERM
+                proc.kill()
+                proc.join()
         pool.shutdown(wait=True)
