@@ -494,6 +494,9 @@ def test_stories_are_clustered_in_a_worker_process(ua: UIApp) -> None:
         cl.close()
     for pid in pids:
         assert not _running(pid), f"worker {pid} still runs after close()"
+    # A request still in flight after close() is answered in its own thread (no hang).
+    late = cl.get(slot, (5,), job, wait=True, local=False)
+    assert late is not None and late.stories == 3 and cl.jobs == 2
 
 
 def test_an_idle_clustering_worker_stops_and_the_next_job_starts_one(

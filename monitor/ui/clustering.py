@@ -165,7 +165,7 @@ class StoryClusterer:
             hit = self._done.get(slot)
         if hit is not None and hit.version == version:
             return hit
-        if local or not self.processes:
+        if local or not self.processes or self._closed:  # closed: a request in flight
             return self._here(slot, version, job)
         first = hit is None and (wait if urgent is None else urgent)
         pending = self._request(slot, version, job, urgent=first)
@@ -174,8 +174,8 @@ class StoryClusterer:
         try:
             return pending.result()
         except Exception:
-            if self._closed:
-                raise
+            if self._closed:  # the job was cancelled by close()
+                return self._here(slot, version, job)
             log.exception("clustering the stories of %s in the worker failed", slot[0])
             return self._here(slot, version, job)
 
