@@ -667,3 +667,30 @@ def test_the_daemons_http_service_stops_the_worker_when_it_stops(
     workers = asyncio.run(main())
     assert workers
     assert [pid for pid in workers if _running(pid)] == []
+
+
+def test_the_worker_reads_both_databases(db_url: str) -> None:
+    """The worker opens the server's database by its URL: SQLite file or PostgreSQL."""
+    from monitor.state import stories_of
+    from monitor.ui.clustering import StoryClusterer
+    from storage.store import Store
+
+    store = Store.open(db_url)
+    store.sync_config(
+        [FeedSpec("wire", "https://wire.example/feed")], {}, "r1", "text", NOW - timedelta(days=9)
+    )
+    for i, title in enumerate(
+        ["Muse Spark API opens", "Muse Spark API opens to all", "Muse Spark API pricing"]
+    ):
+        ingest(store, "wire", f"g{i}", title, f"https://n{i}.example/a", NOW, (api(),))
+    cl = StoryClusterer(store)
+    try:
+        got = cl.get((API, None), (3,), (API, 5000, ()), wait=True, local=False)
+        assert got is not None and cl.jobs == 1 and cl.worker_pids()
+        here = stories_of(store.matches(watch_id=API), ())
+        assert [[m.id for m in s.matches] for s in got.load()] == [
+            [m.id for m in s.matches] for s in here
+        ]
+    finally:
+        cl.close()
+        store.close()
