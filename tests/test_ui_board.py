@@ -694,3 +694,37 @@ def test_the_worker_reads_both_databases(db_url: str) -> None:
     finally:
         cl.close()
         store.close()
+
+
+def test_a_browser_sees_the_stories_fill_in(ua: UIApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stories page's "counting…" section swaps itself for the stories (htmx
+    ``hx-select``) in a real browser, once, without nesting a page in the page."""
+    from monitor.ui import board
+    from tests.ui_support import serve
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        message = "no /usr/bin/chromium: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setattr(board, "SYNC_MATCHES", 2)
+    seed_api(ua)
+    with serve(ua.app) as base, sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = b.new_page()
+            page.goto(f"{base}/catalysts/{API}")
+            page.wait_for_selector("article.story", timeout=60_000)
+            page.wait_for_function("document.querySelectorAll('article.story').length === 2")
+            assert page.locator("#stories").count() == 1 and page.locator("h1").count() == 1
+            assert page.locator("#stories[aria-busy]").count() == 0
+            assert "Stories (2)" in page.locator("#stories h2").inner_text()
+            page.goto(base + "/")
+            assert page.locator(f'#card-{API}[data-stories="2"]').count() == 1
+        finally:
+            b.close()
