@@ -278,23 +278,25 @@ class StoryClusterer:
         return [p.pid for p in list(procs.values()) if p.pid is not None]
 
     def close(self) -> None:
-        """Stop the worker: a running job gets ``STOP_WAIT`` seconds, then it is ended."""
+        """Stop the worker: an idle one exits on the pool's shutdown; one still running a
+        job gets ``STOP_WAIT`` seconds to finish it, then is killed (it ignores SIGTERM;
+        the job only reads) and the pool shuts down as after a worker's crash."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             queued = list(self._queue.values())
             self._queue.clear()
+            running = self._running
             pool, self._pool = self._pool, None
         for p in queued:
             p.future.set_exception(RuntimeError("the web pages are shutting down"))
         if pool is None or not pool.started:
             return
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            proc.join(STOP_WAIT)
-            if proc.is_alive():  # busy (or not scheduled yet): it ignores SIGTERM
-                proc.kill()
-                proc.join()
-        pool.shutdown(wait=True)
+        if running is not None:
+            with contextlib.suppress(Exception):
+                running[1].future.result(timeout=STOP_WAIT)
+            if not running[1].future.done():
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
