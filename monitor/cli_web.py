@@ -43,6 +43,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"--listen: {exc}") from exc
     store = Store.open(wl.database_url)
+    ctx: UIContext | None = None
     try:
         ctx = UIContext.start(store, wl, token=token)
         app = Starlette(routes=ui_routes(ctx), middleware=ui_middleware(ctx))
@@ -59,6 +60,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(server.serve(sockets=[sock]))
     finally:
+        if ctx is not None:
+            ctx.close()  # the board's clustering worker
         sock.close()
         store.close()
     return 0

@@ -182,6 +182,7 @@ class HttpService:
 
     def __init__(self, probe: Probe, sock: socket.socket, ui: UIContext | None = None) -> None:
         self.sock = sock
+        self.ui = ui
         config = uvicorn.Config(
             build_app(probe, ui),
             log_config=None,  # keep our log format; uvicorn's errors still reach our handler
@@ -206,6 +207,8 @@ class HttpService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, timeout=5)
         self.sock.close()
+        if self.ui is not None:
+            await asyncio.to_thread(self.ui.close)  # the pages' worker process
 
 
 def probe_url(host: str, port: int, path: str = "/healthz") -> str:

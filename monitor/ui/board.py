@@ -7,11 +7,13 @@ and outlets, and its matches per week (counted in SQL, ``Store.item_activity``).
 
 Stories are the item's matches clustered as ``monitor evidence`` clusters them
 (``monitor.state.stories_of``), newest first, paged. Clustering is the expensive part
-(~0.35 s of CPU for 1,000 matches), so the clustered stories are kept per watch item and
-reused until the item's match count or newest match id changes, and a busy item's are
-recomputed in the background while the previous ones are shown (``_StoryCache``); the
-board and the stories page share one clustering of an item's newest ``STORY_MATCHES``
-matches (so their counts agree, and the board's background work warms the page).
+(~0.5 s of CPU for 2,700 matches), so it runs in a worker process, not in the server's
+threads where it held the GIL and every request queued behind it; the stories are kept
+per watch item and reused until the item's match count or newest match id changes, and a
+busy item's are recomputed while the previous ones are shown (``monitor.ui.clustering``).
+The board and the stories page share one clustering of an item's newest ``STORY_MATCHES``
+matches (so their counts agree, and the board's jobs warm the page); the board shows only
+its two counts, so it never unpickles the stories.
 
 Labels are the records ``monitor label`` writes (``Store.add_label``): relevant or noise
 on a match, a missed entry flagged as relevant for an item (no match id). Muting a story
@@ -22,8 +24,7 @@ labels its entries ``mute`` (``storage/ui_board.py``); muted stories are hidden 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -37,8 +38,9 @@ from starlette.routing import BaseRoute, Route
 
 from monitor.match import mark_segments
 from monitor.render import safe_url
-from monitor.state import EventStory, deadline, stories_of
+from monitor.state import EventStory, deadline
 from monitor.types import CatalystState, Match
+from monitor.ui.clustering import Clustering, StoryClusterer
 from monitor.ui.context import UIContext
 from monitor.ui.pages import fragment, page
 from monitor.watchlist import WatchItem
@@ -71,83 +73,14 @@ def state_view(state: str) -> dict[str, str]:
     return {"state": state, "icon": icon, "label": label}
 
 
-Slot = tuple[str, int | None]
-Version = tuple[Any, ...]
-
-
-class _StoryCache:
-    """The clustered stories of each (watch item, match limit), with the version of the
-    item's matches they were computed from (count, newest match id, primary sources): one
-    slot per item and limit, replaced when the item's matches change.
-
-    Stale while revalidating: when an item with more than ``SYNC_MATCHES`` matches got new
-    ones, a page gets the previous clustering at once and one background thread computes
-    the new one (a busy item gets a match every few minutes; re-clustering it on the
-    request would cost ~0.25 s of CPU each time). Small items are always clustered fresh.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[Slot, tuple[Version, list[EventStory]]] = {}
-        self._running: set[Slot] = set()
-
-    def lookup(
-        self,
-        slot: Slot,
-        version: Version,
-        compute: Callable[[], list[EventStory]],
-        allow_stale: bool,
-    ) -> list[EventStory]:
-        with self._lock:
-            hit = self._items.get(slot)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        if hit is not None and allow_stale:
-            self._refresh(slot, version, compute)
-            return hit[1]
-        value = compute()
-        with self._lock:
-            self._items[slot] = (version, value)
-        return value
-
-    def peek(
-        self, slot: Slot, version: Version, compute: Callable[[], list[EventStory]]
-    ) -> list[EventStory] | None:
-        """The stories of this version, else the previous ones (both: computing the new
-        ones in the background), else None (nothing yet; computing in the background)."""
-        with self._lock:
-            hit = self._items.get(slot)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        self._refresh(slot, version, compute)
-        return hit[1] if hit is not None else None
-
-    def _refresh(
-        self, slot: Slot, version: Version, compute: Callable[[], list[EventStory]]
-    ) -> None:
-        with self._lock:
-            if slot in self._running:
-                return
-            self._running.add(slot)
-
-        def run() -> None:
-            try:
-                value = compute()
-                with self._lock:
-                    self._items[slot] = (version, value)
-            except Exception:  # the next page view tries again, on its own thread
-                log.exception("re-clustering the stories of %s failed", slot[0])
-            finally:
-                with self._lock:
-                    self._running.discard(slot)
-
-        threading.Thread(target=run, name=f"stories-{slot[0]}", daemon=True).start()
-
-
 @dataclass(frozen=True, slots=True)
 class Clustered:
-    stories: list[EventStory]
+    result: Clustering
     truncated: bool  # the item has more matches than were clustered
+
+    @property
+    def stories(self) -> list[EventStory]:
+        return self.result.load()
 
 
 def _segments(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
@@ -227,8 +160,9 @@ def _int(form: FormData, name: str, required: bool = True) -> int | None:
 
 
 def routes(ctx: UIContext) -> list[BaseRoute]:
-    cache = _StoryCache()
     store = ctx.store
+    clusterer = StoryClusterer(store)
+    ctx.on_close(clusterer.close)
 
     def clustered(
         watch_id: str,
@@ -236,11 +170,12 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         activity: ItemActivity | None = None,
         *,
         wait: bool = True,
+        urgent: bool = False,
     ) -> Clustered | None:
         """The newest ``limit`` matches of an item as stories (blocking: run in a thread).
 
-        ``wait=False``: None instead of clustering a busy item on this request when there
-        is nothing to show yet (it is clustered in the background)."""
+        ``wait=False``: None instead of waiting for a busy item's first clustering (it is
+        computed in the worker; the page asks again). ``urgent``: its job goes first."""
         if activity is None:
             activity = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
         primary = tuple(ctx.watchlist().config.settings.primary_sources)
@@ -248,17 +183,17 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         # An item with fewer matches than the limit has one clustering for every page.
         slot = (watch_id, limit if truncated else None)
         version = (activity.matches, activity.newest_match_id, primary)
-        count = activity.matches
-
-        def compute() -> list[EventStory]:
-            matches = store.matches(watch_id=watch_id, limit=limit) if count else []
-            return stories_of(matches, primary)
-
-        busy = count > SYNC_MATCHES
-        if busy and not wait:
-            found = cache.peek(slot, version, compute)
-            return None if found is None else Clustered(found, truncated)
-        return Clustered(cache.lookup(slot, version, compute, allow_stale=busy), truncated)
+        if not activity.matches:
+            return Clustered(Clustering.of(version, []), False)
+        found = clusterer.get(
+            slot,
+            version,
+            (watch_id, limit, primary),
+            wait=wait,
+            local=activity.matches <= SYNC_MATCHES,
+            urgent=urgent or wait,
+        )
+        return None if found is None else Clustered(found, truncated)
 
     def stories_for_page(watch_id: str) -> Clustered:
         cl = clustered(watch_id, STORY_MATCHES)
@@ -270,7 +205,6 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
     ) -> dict[str, Any]:
         tz = ctx.watchlist().config.settings.timezone
         cl = clustered(w.id, STORY_MATCHES, act, wait=False)
-        outlets = {o for s in cl.stories for o in s.story.outlets} if cl else set()
         due = deadline(w.expected_by, tz) if w.expected_by else None
         state = st.state if st else "no_signal"
         return {
@@ -282,8 +216,8 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             "passed": state == "overdue"
             or (due is not None and now >= due and state not in ("confirmed", "denied")),
             # None: a busy item's stories are being clustered; the card asks again.
-            "stories": len(cl.stories) if cl else None,
-            "sources": len(outlets),
+            "stories": cl.result.stories if cl else None,
+            "sources": cl.result.outlets if cl else 0,
             "truncated": cl.truncated if cl else False,
             "matches_shown": STORY_MATCHES,
             "matches": act.matches,
@@ -320,7 +254,17 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         return fragment(request, "_card.html", c=c, now=now, weeks=WEEKS)
 
     def stories_data(watch_id: str, page_no: int, show_muted: bool) -> dict[str, Any]:
-        cl = stories_for_page(watch_id)
+        states = store.catalyst_states()
+        transitions = list(reversed(store.transitions([watch_id])))
+        act = store.item_activity([watch_id], ctx.clock(), 1)[watch_id]
+        cl = clustered(watch_id, STORY_MATCHES, act, wait=False, urgent=True)
+        if cl is None:  # a busy item's first clustering: the section asks again (htmx)
+            return {
+                "stories": None,
+                "matches": act.matches,
+                "state": states.get(watch_id),
+                "transitions": transitions,
+            }
         muted = store.muted_entries(watch_id)
         ordered = sorted(cl.stories, key=lambda s: (s.story.first_seen, s.key), reverse=True)
         hidden = 0
@@ -332,7 +276,6 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         page_no = min(max(1, page_no), pages)
         shown = ordered[(page_no - 1) * PER_PAGE : page_no * PER_PAGE]
         labels = store.labels_of(watch_id, [m.entry_id for s in shown for m in s.matches])
-        states = store.catalyst_states()
         return {
             "stories": [story_view(s, labels, watch_id) for s in shown],
             "total": len(ordered),
@@ -341,7 +284,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
             "pages": pages,
             "truncated": cl.truncated,
             "state": states.get(watch_id),
-            "transitions": list(reversed(store.transitions([watch_id]))),
+            "transitions": transitions,
         }
 
     async def catalyst(request: Request) -> Response:

@@ -53,6 +53,7 @@ class UIContext:
     _stamp: tuple[int, int] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     load_error: str | None = field(default=None, init=False)
+    _closers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def start(cls, store: Store, wl: LoadedWatchlist, **kw: Any) -> UIContext:
@@ -76,6 +77,17 @@ class UIContext:
                     self.load_error = "\n".join(render_problem(p, text) for p in exc.problems)
                 self._stamp = stamp
             return self._current
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Have ``close`` call ``fn`` (a page's worker process, say)."""
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        """Release what the pages started (blocking, a few seconds at most): the server's
+        owner calls it after the server stopped (``monitor web``, ``HttpService.stop``)."""
+        closers, self._closers = self._closers, []
+        for fn in reversed(closers):
+            fn()
 
     def token_ok(self, given: str | None) -> bool:
         if self.token is None:
