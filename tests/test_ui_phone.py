@@ -122,7 +122,7 @@ def phone_world(
 
 def pages(browser: Any, daemon: ub.Daemon, viewport: dict[str, int]) -> Iterator[tuple[str, Any]]:
     """Every page, loaded and settled, as (name, Playwright page)."""
-    anon = browser.new_context(viewport=viewport)
+    anon = browser.new_context(viewport=viewport, is_mobile=True, has_touch=True)
     page = anon.new_page()
     page.set_default_timeout(30_000)
     page.goto(daemon.base + "/login")
@@ -133,7 +133,7 @@ def pages(browser: Any, daemon: ub.Daemon, viewport: dict[str, int]) -> Iterator
     yield "login (wrong token)", page
     anon.close()
 
-    context = browser.new_context(viewport=viewport)
+    context = browser.new_context(viewport=viewport, is_mobile=True, has_touch=True)
     context.set_extra_http_headers({"Authorization": f"Bearer {ub.TOKEN}"})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -183,7 +183,7 @@ def pages(browser: Any, daemon: ub.Daemon, viewport: dict[str, int]) -> Iterator
 
 
 LAYOUT_JS = r"""
-() => {
+(width) => {
   const problems = [];
   const say = el => {
     const cls = typeof el.className === 'string' && el.className.trim()
@@ -193,7 +193,11 @@ LAYOUT_JS = r"""
   };
   const visible = el => el.getClientRects().length > 0
     && getComputedStyle(el).visibility !== 'hidden' && !el.closest('[hidden]');
-  const iw = window.innerWidth;
+  // A phone lays out at the device's width (meta viewport); a page wider than that scrolls
+  // sideways (or is zoomed out), so the page must be no wider than the phone.
+  const iw = width;
+  if (window.innerWidth !== width || document.documentElement.clientWidth !== width)
+    problems.push(`viewport is ${window.innerWidth}px (layout ${document.documentElement.clientWidth}px), not the phone's ${width}px`);
   const sw = document.scrollingElement.scrollWidth;
   if (sw > iw) {
     // The outermost elements that stick out past the viewport, not inside a scroller.
@@ -274,7 +278,9 @@ def test_every_page_fits_a_phone_with_big_enough_targets_and_text(
 ) -> None:
     problems = []
     for name, page in pages(browser, phone_world, PHONES[width]):
-        problems += [f"{name} ({width}px): {p}" for p in page.evaluate(LAYOUT_JS)]
+        problems += [
+            f"{name} ({width}px): {p}" for p in page.evaluate(LAYOUT_JS, PHONES[width]["width"])
+        ]
     assert not problems, "\n".join(problems)
 
 
@@ -447,7 +453,7 @@ def test_the_checks_catch_a_page_that_relies_on_colour_or_overflows(
     browser: Any, phone_world: ub.Daemon
 ) -> None:
     """The same checks on a page broken on purpose (styles injected into the real board)."""
-    context = browser.new_context(viewport=PHONES["320"])
+    context = browser.new_context(viewport=PHONES["320"], is_mobile=True, has_touch=True)
     context.set_extra_http_headers({"Authorization": f"Bearer {ub.TOKEN}"})
     page = context.new_page()
     page.goto(phone_world.base + "/")
@@ -458,7 +464,7 @@ def test_the_checks_catch_a_page_that_relies_on_colour_or_overflows(
         " line-height: 1 !important } .muted { color: #aaa }"
     )
     page.evaluate("document.querySelector('.state').textContent = ''")
-    layout = "\n".join(page.evaluate(LAYOUT_JS))
+    layout = "\n".join(page.evaluate(LAYOUT_JS, 320))
     assert "page is" in layout and "wide in a 320px viewport" in layout
     assert "(< 12px)" in layout
     assert "(< 24px)" in layout
