@@ -211,6 +211,26 @@ LAYOUT_JS = r"""
     problems.push(`page is ${sw}px wide in a ${iw}px viewport, too wide: `
       + outer.slice(0, 5).map(say).join(', '));
   }
+  // Table columns squeezed until words break mid-word (overflow-wrap: anywhere lets them):
+  // the table should keep readable columns and scroll inside its .table-wrap instead.
+  // (Words up to 20 letters; longer tokens, URLs and ids, may break.)
+  const ctx = document.createElement('canvas').getContext('2d');
+  for (const cell of document.querySelectorAll('main td, main th')) {
+    if (!visible(cell)) continue;
+    const s = getComputedStyle(cell);
+    const room = cell.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+    for (const el of [cell, ...cell.querySelectorAll('*')]) {
+      const es = getComputedStyle(el);
+      ctx.font = `${es.fontWeight} ${es.fontSize} ${es.fontFamily}`;
+      const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(' ');
+      const word = own.split(/[\s\-\/·,:()]+/).filter(w => w.length <= 20)
+        .sort((a, b) => ctx.measureText(b).width - ctx.measureText(a).width)[0];
+      if (word && ctx.measureText(word).width > room + 1) {
+        problems.push(`table column ${room.toFixed(0)}px wide breaks the word "${word}": ${say(cell)}`);
+        break;
+      }
+    }
+  }
   // Text size.
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const seen = new Set();
