@@ -179,6 +179,12 @@ def pages(browser: Any, daemon: ub.Daemon, viewport: dict[str, int]) -> Iterator
     )
     page.wait_for_load_state("networkidle")
     yield "editor (preview with adds and drops)", page
+    # A rule with an error: the checker's messages in place of the preview.
+    box.fill(edited.replace("priority: high", "priority: urgent"))
+    box.dispatch_event("input")
+    page.wait_for_selector("#rule-errors .problem-error")
+    page.wait_for_load_state("networkidle")
+    yield "editor (a rule error)", page
     context.close()
 
 
@@ -450,6 +456,12 @@ def test_states_are_words_fields_are_labelled_and_text_has_contrast(
         seen.update(c for x in items for c in x["classes"])
         problems += [f"{name}: {p}" for p in status_problems(items)]
         problems += [f"{name}: {p}" for p in page.evaluate(A11Y_JS)]
+        # Windows' high-contrast mode (forced colours) replaces every colour: the words stay.
+        page.emulate_media(forced_colors="active")
+        problems += [
+            f"{name} (forced colours): {p}" for p in status_problems(page.evaluate(STATUS_JS))
+        ]
+        page.emulate_media(forced_colors="none")
     assert not problems, "\n".join(problems)
     # The pages did show every kind of coloured state this test is about.
     for kind in (
@@ -463,6 +475,7 @@ def test_states_are_words_fields_are_labelled_and_text_has_contrast(
         "passed",
         "priority",
         "is-muted",
+        "problem-error",
     ):
         assert kind in seen, f"no {kind} element on any page: the world is missing a state"
     assert any(c.startswith("state-") and c in {"state-pending", "state-failed"} for c in seen)
