@@ -28,16 +28,19 @@ backs off; it never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import hashlib
 import logging
 import pickle
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -145,6 +148,11 @@ class Context:
     _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _catalyst_ids: set[int] = field(default_factory=set, repr=False)
     _catalyst_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # When the oldest / newest queued match arrived (monotonic s), and whether a caller of
+    # settle_catalysts waits, so the next update must start now (see _drain_catalysts).
+    _catalyst_since: float = field(default=0.0, repr=False)
+    _catalyst_last: float = field(default=0.0, repr=False)
+    _catalyst_flush: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _catalysts_stale: bool = field(default=False, repr=False)
     _deadlines_checked: datetime | None = field(default=None, repr=False)
     _states: StateBatcher | None = field(default=None, repr=False)
@@ -520,35 +528,81 @@ async def _record(
 # --- catalyst state and immediate alerts ---------------------------------------------------------
 
 DEADLINE_CHECK_EVERY = timedelta(minutes=1)
-CATALYST_PAUSE_MAX = 2.0  # s between two catalyst updates of a burst, at most
+# A burst of refreshes (a cold cycle: new matches for minutes) is evaluated in few large
+# updates, not one per refresh: an update waits until no new match arrived for
+# CATALYST_QUIET s, or until its oldest match waited CATALYST_MAX_DELAY s, and never starts
+# sooner after the last one than that one took (at most half a core). settle_catalysts
+# starts it at once. Each update re-clusters every match of its items, and interleaving
+# those transient allocations with the ingest's for the whole burst fragmented the heap:
+# a cold 1,000-feed `monitor poll` peaked ~25 MiB higher than with one update at the end.
+CATALYST_QUIET = 0.25
+CATALYST_MAX_DELAY = 10.0
 
 
 def queue_catalyst_update(ctx: Context, new_match_ids: Sequence[int]) -> None:
     """Re-evaluate the items of these new matches soon, in one background task per process:
-    refreshes that finish while an update runs are coalesced into the next one, so a burst
-    of refreshes costs one evaluation per item, and no refresh waits for it."""
+    refreshes that finish before the update starts (or while it runs) are coalesced into
+    one update, so a burst of refreshes costs a few evaluations per item, and no refresh
+    waits for it. An alert waits at most ``CATALYST_MAX_DELAY`` (plus the update) for it."""
+    if not new_match_ids:
+        return
+    now = time.monotonic()
+    if not ctx._catalyst_ids:
+        ctx._catalyst_since = now
+    ctx._catalyst_last = now
     ctx._catalyst_ids.update(new_match_ids)
     if ctx._catalyst_task is None or ctx._catalyst_task.done():
         ctx._catalyst_task = asyncio.create_task(_drain_catalysts(ctx), name="catalysts")
 
 
 async def _drain_catalysts(ctx: Context) -> None:
+    not_before = 0.0  # the last update's end plus its duration
     while ctx._catalyst_ids:
+        while not ctx._catalyst_flush.is_set():
+            due = max(
+                min(ctx._catalyst_last + CATALYST_QUIET, ctx._catalyst_since + CATALYST_MAX_DELAY),
+                not_before,
+            )
+            wait = due - time.monotonic()
+            if wait <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx._catalyst_flush.wait(), wait)
         ids = sorted(ctx._catalyst_ids)
         ctx._catalyst_ids.clear()
         started = time.monotonic()
         await update_catalysts_after(ctx, ids)
-        if ctx._catalyst_ids:
-            # More arrived meanwhile (a cold cycle: a burst for minutes). Each update
-            # re-clusters every match of its items, so back to back they would take a core
-            # for the whole burst; waiting as long as the last one took caps that at half.
-            await asyncio.sleep(min(time.monotonic() - started, CATALYST_PAUSE_MAX))
+        ended = time.monotonic()
+        not_before = ended + (ended - started)
+
+
+T = TypeVar("T")
+_catalyst_thread: ThreadPoolExecutor | None = None
+
+
+async def _in_catalyst_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread`` on one thread of its own for every catalyst update (they run
+    one at a time anyway, under ``Context._catalyst_lock``). On the shared default
+    executor they pulled extra threads into use, and the ingest's batches then ran on
+    whichever thread was idle: each thread has its own malloc arena, and every arena an
+    ingest batch ran in kept that batch's high-water mark (measured: docs/notes/issue-5-mem.md)."""
+    global _catalyst_thread
+    if _catalyst_thread is None:
+        _catalyst_thread = ThreadPoolExecutor(1, thread_name_prefix="catalysts")
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_catalyst_thread, call)
 
 
 async def settle_catalysts(ctx: Context) -> None:
-    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests)."""
-    while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
-        await asyncio.wait({ctx._catalyst_task})
+    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests);
+    a queued update starts at once."""
+    ctx._catalyst_flush.set()
+    try:
+        while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
+            await asyncio.wait({ctx._catalyst_task})
+    finally:
+        ctx._catalyst_flush.clear()
 
 
 async def update_catalysts_after(
@@ -558,7 +612,7 @@ async def update_catalysts_after(
     on its next tick). Never raises: the refresh is recorded either way."""
     try:
         async with ctx._catalyst_lock:
-            return await asyncio.to_thread(
+            return await _in_catalyst_thread(
                 after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
             )
     except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
@@ -586,7 +640,7 @@ async def check_catalysts(ctx: Context, *, force: bool = False) -> CatalystRepor
     also = [w.id for w in ctx.watchlist.config.watch] if stale else []
     try:
         async with ctx._catalyst_lock:
-            return await asyncio.to_thread(
+            return await _in_catalyst_thread(
                 check_deadlines, ctx.store, ctx.watchlist, now, also=also
             )
     except Exception as exc:
