@@ -228,7 +228,7 @@ class StateBatcher:
             while self._pending:
                 batch = self._take()
                 try:
-                    results = await asyncio.to_thread(self._write, [u for u, _ in batch])
+                    results = await in_writer_thread(self._write, [u for u, _ in batch])
                 except Exception as exc:  # a bug: every waiter learns it
                     for _, fut in batch:
                         if not fut.done():
@@ -577,21 +577,23 @@ async def _drain_catalysts(ctx: Context) -> None:
 
 
 T = TypeVar("T")
-_catalyst_thread: ThreadPoolExecutor | None = None
+_writer_thread: ThreadPoolExecutor | None = None
 
 
-async def _in_catalyst_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``asyncio.to_thread`` on one thread of its own for every catalyst update (they run
-    one at a time anyway, under ``Context._catalyst_lock``). On the shared default
-    executor they pulled extra threads into use, and the ingest's batches then ran on
-    whichever thread was idle: each thread has its own malloc arena, and every arena an
-    ingest batch ran in kept that batch's high-water mark (measured: docs/notes/issue-5-mem.md)."""
-    global _catalyst_thread
-    if _catalyst_thread is None:
-        _catalyst_thread = ThreadPoolExecutor(1, thread_name_prefix="catalysts")
+async def in_writer_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread`` on the process's one writer thread: the StateBatcher's batches
+    and the catalyst updates (which write states and alerts too) run there, one after
+    another. SQLite takes one writer at a time anyway; on the shared default executor they
+    ran side by side on whichever threads were idle, each thread with its own malloc arena,
+    and both working sets were held at once: a cold 1,000-feed ``monitor poll`` peaked
+    ~20 MiB higher (docs/notes/issue-5-mem.md). An update holds up the writes while it
+    runs (at 1,000 matches, ~0.1-2 s; a burst coalesces into a few updates)."""
+    global _writer_thread
+    if _writer_thread is None:
+        _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="writer")
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_catalyst_thread, call)
+    return await asyncio.get_running_loop().run_in_executor(_writer_thread, call)
 
 
 async def settle_catalysts(ctx: Context) -> None:
@@ -612,7 +614,7 @@ async def update_catalysts_after(
     on its next tick). Never raises: the refresh is recorded either way."""
     try:
         async with ctx._catalyst_lock:
-            return await _in_catalyst_thread(
+            return await in_writer_thread(
                 after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
             )
     except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
@@ -640,9 +642,7 @@ async def check_catalysts(ctx: Context, *, force: bool = False) -> CatalystRepor
     also = [w.id for w in ctx.watchlist.config.watch] if stale else []
     try:
         async with ctx._catalyst_lock:
-            return await _in_catalyst_thread(
-                check_deadlines, ctx.store, ctx.watchlist, now, also=also
-            )
+            return await in_writer_thread(check_deadlines, ctx.store, ctx.watchlist, now, also=also)
     except Exception as exc:
         ctx._catalysts_stale = ctx._catalysts_stale or stale
         logs.event(
