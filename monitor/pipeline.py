@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor import logs, metrics
-from monitor.catalysts import CatalystPort, CatalystReport, after_ingest, check_deadlines
+from monitor.catalysts import CatalystPort, CatalystReport, check_deadlines, update_catalysts
 from monitor.deliver import notify_apprise, post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
@@ -611,12 +611,29 @@ async def update_catalysts_after(
     ctx: Context, new_match_ids: Sequence[int]
 ) -> CatalystReport | None:
     """Re-evaluate the items of new matches and queue their alerts (the outbox sends them
-    on its next tick). Never raises: the refresh is recorded either way."""
+    on its next tick), as ``after_ingest`` does, but each item as a job of its own on the
+    writer thread (in watchlist order, one ``now``), so a refresh's write waits for one
+    item's evaluation at most, not all of them. Never raises: the refresh is recorded
+    either way."""
     try:
         async with ctx._catalyst_lock:
-            return await in_writer_thread(
-                after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
-            )
+            ids, wl = list(new_match_ids), ctx.watchlist
+            now = ctx.clock()
+            wanted = set(await in_writer_thread(ctx.store.watch_ids_of_matches, ids))
+            report = CatalystReport()
+            for w in wl.config.watch:
+                if w.id in wanted:
+                    report.add(
+                        await in_writer_thread(
+                            update_catalysts,
+                            ctx.store,
+                            wl,
+                            [w.id],
+                            now,
+                            new_match_ids=ids,
+                        )
+                    )
+            return report
     except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
         ctx._catalysts_stale = True
         logs.event(
