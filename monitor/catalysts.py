@@ -43,6 +43,13 @@ class CatalystReport:
     transitions: list[Transition] = field(default_factory=list)
     alerts: dict[str, int] = field(default_factory=dict)  # queued / duplicate / capped
 
+    def add(self, other: CatalystReport) -> None:
+        """Fold in the report of another update (of other items)."""
+        self.states.update(other.states)
+        self.transitions += other.transitions
+        for outcome, n in other.alerts.items():
+            self.alerts[outcome] = self.alerts.get(outcome, 0) + n
+
 
 def alert_targets(wl: LoadedWatchlist, watch_id: str) -> list[AlertTarget]:
     """The digests that take ``watch_id``'s immediate alerts."""

@@ -28,22 +28,25 @@ backs off; it never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import hashlib
 import logging
 import pickle
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from monitor import logs, metrics
-from monitor.catalysts import CatalystPort, CatalystReport, after_ingest, check_deadlines
+from monitor.catalysts import CatalystPort, CatalystReport, check_deadlines, update_catalysts
 from monitor.deliver import notify_apprise, post_delivery, redact_url, retry_delay
 from monitor.digest import WatchInfo, build_digest, new_delivery_id
 from monitor.errors import FetchError, ParseError, StorageError
@@ -149,6 +152,11 @@ class Context:
     _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _catalyst_ids: set[int] = field(default_factory=set, repr=False)
     _catalyst_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # When the oldest / newest queued match arrived (monotonic s), and whether a caller of
+    # settle_catalysts waits, so the next update must start now (see _drain_catalysts).
+    _catalyst_since: float = field(default=0.0, repr=False)
+    _catalyst_last: float = field(default=0.0, repr=False)
+    _catalyst_flush: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _catalysts_stale: bool = field(default=False, repr=False)
     _deadlines_checked: datetime | None = field(default=None, repr=False)
     _states: StateBatcher | None = field(default=None, repr=False)
@@ -224,7 +232,7 @@ class StateBatcher:
             while self._pending:
                 batch = self._take()
                 try:
-                    results = await asyncio.to_thread(self._write, [u for u, _ in batch])
+                    results = await in_writer_thread(self._write, [u for u, _ in batch])
                 except Exception as exc:  # a bug: every waiter learns it
                     for _, fut in batch:
                         if not fut.done():
@@ -524,47 +532,112 @@ async def _record(
 # --- catalyst state and immediate alerts ---------------------------------------------------------
 
 DEADLINE_CHECK_EVERY = timedelta(minutes=1)
-CATALYST_PAUSE_MAX = 2.0  # s between two catalyst updates of a burst, at most
+# A burst of refreshes (a cold cycle: new matches for minutes) is evaluated in few large
+# updates, not one per refresh: an update waits until no new match arrived for
+# CATALYST_QUIET s, or until its oldest match waited CATALYST_MAX_DELAY s, and never starts
+# sooner after the last one than that one took (at most half a core). settle_catalysts
+# starts it at once. Each update re-clusters every match of its items, and interleaving
+# those transient allocations with the ingest's for the whole burst fragmented the heap:
+# a cold 1,000-feed `monitor poll` peaked ~25 MiB higher than with one update at the end.
+CATALYST_QUIET = 0.25
+CATALYST_MAX_DELAY = 10.0
 
 
 def queue_catalyst_update(ctx: Context, new_match_ids: Sequence[int]) -> None:
     """Re-evaluate the items of these new matches soon, in one background task per process:
-    refreshes that finish while an update runs are coalesced into the next one, so a burst
-    of refreshes costs one evaluation per item, and no refresh waits for it."""
+    refreshes that finish before the update starts (or while it runs) are coalesced into
+    one update, so a burst of refreshes costs a few evaluations per item, and no refresh
+    waits for it. An alert waits at most ``CATALYST_MAX_DELAY`` (plus the update) for it."""
+    if not new_match_ids:
+        return
+    now = time.monotonic()
+    if not ctx._catalyst_ids:
+        ctx._catalyst_since = now
+    ctx._catalyst_last = now
     ctx._catalyst_ids.update(new_match_ids)
     if ctx._catalyst_task is None or ctx._catalyst_task.done():
         ctx._catalyst_task = asyncio.create_task(_drain_catalysts(ctx), name="catalysts")
 
 
 async def _drain_catalysts(ctx: Context) -> None:
+    not_before = 0.0  # the last update's end plus its duration
     while ctx._catalyst_ids:
+        while not ctx._catalyst_flush.is_set():
+            due = max(
+                min(ctx._catalyst_last + CATALYST_QUIET, ctx._catalyst_since + CATALYST_MAX_DELAY),
+                not_before,
+            )
+            wait = due - time.monotonic()
+            if wait <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx._catalyst_flush.wait(), wait)
         ids = sorted(ctx._catalyst_ids)
         ctx._catalyst_ids.clear()
         started = time.monotonic()
         await update_catalysts_after(ctx, ids)
-        if ctx._catalyst_ids:
-            # More arrived meanwhile (a cold cycle: a burst for minutes). Each update
-            # re-clusters every match of its items, so back to back they would take a core
-            # for the whole burst; waiting as long as the last one took caps that at half.
-            await asyncio.sleep(min(time.monotonic() - started, CATALYST_PAUSE_MAX))
+        ended = time.monotonic()
+        not_before = ended + (ended - started)
+
+
+T = TypeVar("T")
+_writer_thread: ThreadPoolExecutor | None = None
+
+
+async def in_writer_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread`` on the process's one writer thread: the StateBatcher's batches
+    and the catalyst updates (which write states and alerts too) run there, one after
+    another. SQLite takes one writer at a time anyway; on the shared default executor they
+    ran side by side on whichever threads were idle, each thread with its own malloc arena,
+    and both working sets were held at once: a cold 1,000-feed ``monitor poll`` peaked
+    ~20 MiB higher (docs/notes/issue-5-mem.md). An update holds up the writes while it
+    runs (at 1,000 matches, ~0.1-2 s; a burst coalesces into a few updates)."""
+    global _writer_thread
+    if _writer_thread is None:
+        _writer_thread = ThreadPoolExecutor(1, thread_name_prefix="writer")
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_writer_thread, call)
 
 
 async def settle_catalysts(ctx: Context) -> None:
-    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests)."""
-    while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
-        await asyncio.wait({ctx._catalyst_task})
+    """Wait until every queued catalyst update is done (``monitor poll``, shutdown, tests);
+    a queued update starts at once."""
+    ctx._catalyst_flush.set()
+    try:
+        while ctx._catalyst_task is not None and not ctx._catalyst_task.done():
+            await asyncio.wait({ctx._catalyst_task})
+    finally:
+        ctx._catalyst_flush.clear()
 
 
 async def update_catalysts_after(
     ctx: Context, new_match_ids: Sequence[int]
 ) -> CatalystReport | None:
     """Re-evaluate the items of new matches and queue their alerts (the outbox sends them
-    on its next tick). Never raises: the refresh is recorded either way."""
+    on its next tick), as ``after_ingest`` does, but each item as a job of its own on the
+    writer thread (in watchlist order, one ``now``), so a refresh's write waits for one
+    item's evaluation at most, not all of them. Never raises: the refresh is recorded
+    either way."""
     try:
         async with ctx._catalyst_lock:
-            return await asyncio.to_thread(
-                after_ingest, ctx.store, ctx.watchlist, list(new_match_ids), ctx.clock()
-            )
+            ids, wl = list(new_match_ids), ctx.watchlist
+            now = ctx.clock()
+            wanted = set(await in_writer_thread(ctx.store.watch_ids_of_matches, ids))
+            report = CatalystReport()
+            for w in wl.config.watch:
+                if w.id in wanted:
+                    report.add(
+                        await in_writer_thread(
+                            update_catalysts,
+                            ctx.store,
+                            wl,
+                            [w.id],
+                            now,
+                            new_match_ids=ids,
+                        )
+                    )
+            return report
     except Exception as exc:  # StorageError, or a bug: retried by the next deadline check
         ctx._catalysts_stale = True
         logs.event(
@@ -590,9 +663,7 @@ async def check_catalysts(ctx: Context, *, force: bool = False) -> CatalystRepor
     also = [w.id for w in ctx.watchlist.config.watch] if stale else []
     try:
         async with ctx._catalyst_lock:
-            return await asyncio.to_thread(
-                check_deadlines, ctx.store, ctx.watchlist, now, also=also
-            )
+            return await in_writer_thread(check_deadlines, ctx.store, ctx.watchlist, now, also=also)
     except Exception as exc:
         ctx._catalysts_stale = ctx._catalysts_stale or stale
         logs.event(

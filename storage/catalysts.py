@@ -29,6 +29,28 @@ from storage.models import (
 T = TypeVar("T")
 
 _CHUNK = 500
+# Match's fields as labelled columns (storage.store.Store._to_match reads the same from
+# ORM rows).
+_MATCH_COLUMNS = (
+    MatchRow.id.label("id"),
+    EntryRow.id.label("entry_id"),
+    MatchRow.watch_id.label("watch_id"),
+    EntryRow.title.label("title"),
+    EntryRow.link.label("link"),
+    EntryRow.guid.label("guid"),
+    EntryRow.feed_id.label("feed_id"),
+    EntryRow.source.label("source"),
+    EntryRow.published.label("published"),
+    EntryRow.first_seen.label("first_seen"),
+    MatchRow.matched_terms.label("matched_terms"),
+    MatchRow.snippet.label("snippet"),
+    MatchRow.revision.label("revision"),
+    MatchRow.alert.label("alert"),
+    MatchRow.created_at.label("created_at"),
+    MatchRow.stance.label("stance"),
+    MatchRow.score.label("score"),
+    MatchRow.explanation.label("explanation"),
+)
 
 
 class CatalystStore:
@@ -183,13 +205,18 @@ class CatalystStore:
 
         def fn(s: Session) -> dict[str, list[Match]]:
             out: dict[str, list[Match]] = {w: [] for w in wanted}
+            # The Match fields as columns, not ORM rows: no entry summaries, no identity
+            # map (a cold cycle reads all of an item's matches in every update).
             q = (
-                self._match_query()
+                select(*_MATCH_COLUMNS)
+                .join(EntryRow, EntryRow.id == MatchRow.entry_id)
                 .where(MatchRow.watch_id.in_(wanted))
                 .order_by(MatchRow.created_at, MatchRow.id)
             )
-            for m, e in s.execute(q):
-                out[m.watch_id].append(self._to_match(m, e))
+            for row in s.execute(q):
+                fields = row._asdict()
+                fields["matched_terms"] = tuple(fields["matched_terms"])
+                out[row.watch_id].append(Match(**fields))
             return out
 
         return self._run("reading the matches of watch items", fn)

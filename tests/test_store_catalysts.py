@@ -201,3 +201,36 @@ def test_queue_alerts_dedups_caps_and_holds(store: Store) -> None:  # noqa: F811
     assert store.queue_alerts([draft(9, "e9", status="disabled")], T0) == ["queued"]
     off = store.delivery("msg_9")
     assert off is not None and off.status == "disabled" and off.next_attempt_at is None
+
+
+def test_item_matches_reads_what_matches_reads(store: Store) -> None:  # noqa: F811
+    """item_matches selects columns (no ORM rows); every field must equal the ORM path's."""
+    later = T0 + timedelta(minutes=7)
+    store.ingest(
+        update(
+            "a",
+            incoming(
+                "g1",
+                "http://x/1",
+                [
+                    MatchResult("api", ("Muse", "API"), "…Muse API…", 3, "plan", "why", False),
+                    MatchResult("ads", ("Meta",), stance="denial"),
+                ],
+                title="Muse API",
+                summary="Meta opens it",
+                source="Reuters",
+                published=T0 - timedelta(hours=2),
+            ),
+            incoming("g2", None, [MatchResult("api", ("Muse",))], title="No link"),
+        )
+    )
+    store.ingest(
+        update("b", incoming("g3", "http://x/3", [MatchResult("api", ("API",))]), at=later)
+    )
+    got = store.item_matches(["api", "ads", "none"])
+    assert got["none"] == []
+    for wid in ("api", "ads"):
+        assert got[wid] == list(reversed(store.matches(watch_id=wid)))
+    assert len(got["api"]) == 3 and got["api"][0].matched_terms == ("Muse", "API")
+    assert got["api"][0].published == T0 - timedelta(hours=2)
+    assert got["api"][-1].first_seen == later
