@@ -110,6 +110,46 @@ async def main():
         report(t0, c0, statuses)
 asyncio.run(main())
 """,
+    "(c') httpcore.AsyncConnectionPool, bare asyncio-streams backend (no timeouts)": HTTP_COMMON
+    + r"""
+import httpcore, select
+class Stream(httpcore.AsyncNetworkStream):
+    # The least a backend can do: no timeouts, no error mapping. An upper bound on what
+    # replacing anyio under httpcore (network_backend=) could save.
+    def __init__(self, reader, writer):
+        self.r, self.w = reader, writer
+        self.sock = writer.get_extra_info("socket")
+    async def read(self, max_bytes, timeout=None):
+        return await self.r.read(max_bytes)
+    async def write(self, buffer, timeout=None):
+        self.w.write(buffer)
+        await self.w.drain()
+    async def aclose(self):
+        self.w.close()
+    def get_extra_info(self, info):
+        if info == "is_readable":
+            p = select.poll(); p.register(self.sock.fileno(), select.POLLIN)
+            return bool(p.poll(0))
+        return self.w.get_extra_info(info)
+class Backend(httpcore.AsyncNetworkBackend):
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return Stream(*await asyncio.open_connection(host, port))
+    async def sleep(self, seconds):
+        await asyncio.sleep(seconds)
+async def main():
+    async with httpcore.AsyncConnectionPool(max_connections=INFLIGHT, network_backend=Backend()) as pool:
+        sem = asyncio.Semaphore(INFLIGHT)
+        async def one(url, etag, lm):
+            async with sem:
+                r = await pool.request("GET", url, headers=[
+                    (b"Accept-Encoding", b"gzip, deflate"),
+                    (b"If-None-Match", etag.encode()), (b"If-Modified-Since", lm.encode())])
+                return r.status
+        t0, c0 = time.perf_counter(), time.process_time()
+        statuses = await asyncio.gather(*(one(*j) for j in jobs))
+        report(t0, c0, statuses)
+asyncio.run(main())
+""",
     "(d) raw asyncio streams, HTTP/1.1 keep-alive": HTTP_COMMON
     + r"""
 from urllib.parse import urlsplit
