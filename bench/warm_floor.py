@@ -69,6 +69,36 @@ async def main():
         report(t0, c0, statuses)
 asyncio.run(main())
 """,
+    "(a2) as (a), the URLs split over 2 processes forked after the imports": HTTP_COMMON
+    + r"""
+import os
+from monitor.fetch import USER_AGENT, FetchLimits, build_client, fetch_feed
+async def main(part):
+    limits = FetchLimits()
+    async with build_client(limits, USER_AGENT) as client:
+        sem = asyncio.Semaphore(INFLIGHT)
+        async def one(i, url, etag, lm):
+            async with sem:
+                r = await fetch_feed(client, f"f{i}", url, etag=etag, last_modified=lm, limits=limits)
+                return r.status
+        return await asyncio.gather(*(one(i, *j) for i, j in part))
+t0, c0 = time.perf_counter(), time.process_time()
+half = len(jobs) // 2
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    got = asyncio.run(main(list(enumerate(jobs))[half:]))
+    os.write(w, json.dumps(got).encode()); os._exit(0)
+os.close(w)
+mine = asyncio.run(main(list(enumerate(jobs))[:half]))
+theirs = json.loads(os.read(r, 1 << 20))
+_, _, usage = os.wait4(pid, 0)
+t1 = time.perf_counter()
+c1 = time.process_time() - c0 + usage.ru_utime + usage.ru_stime
+print(json.dumps({"loop_wall": t1 - t0, "loop_cpu": c1}))
+statuses = mine + theirs
+assert len(statuses) == len(jobs) and set(statuses) == {304}, statuses[:5]
+""",
     "(a') httpx.AsyncClient, stock (defaults), client.get": HTTP_COMMON
     + r"""
 import httpx
