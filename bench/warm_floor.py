@@ -123,6 +123,19 @@ with httpx.Client(headers={"Accept-Encoding": "gzip, deflate"}) as client:
                 for u, e, m in jobs]
     report(t0, c0, statuses)
 """,
+    "(b4) httpx.Client (sync) shared by 4 threads": HTTP_COMMON
+    + r"""
+import httpx
+from concurrent.futures import ThreadPoolExecutor
+with httpx.Client(headers={"Accept-Encoding": "gzip, deflate"}) as client:
+    def one(job):
+        u, e, m = job
+        return client.get(u, headers={"If-None-Match": e, "If-Modified-Since": m}).status_code
+    with ThreadPoolExecutor(INFLIGHT) as pool:
+        t0, c0 = time.perf_counter(), time.process_time()
+        statuses = list(pool.map(one, jobs))
+        report(t0, c0, statuses)
+""",
     "(c) httpcore.AsyncConnectionPool (anyio backend)": HTTP_COMMON
     + r"""
 import httpcore
