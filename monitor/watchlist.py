@@ -708,7 +708,12 @@ def cache_dir() -> Path | None:
     explicit = os.environ.get("MONITOR_CACHE_DIR")
     if explicit is not None:
         return None if explicit.strip().lower() in ("", "none", "off") else Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home.startswith("~"):  # no home directory known: no cache, rather than ./~
+            return None
+        base = os.path.join(home, ".cache")
     return Path(base) / "catalyst-monitor"
 
 
@@ -723,8 +728,11 @@ def _cache_file(text_sha: str) -> Path | None:
 
         from ruamel.yaml import __version__ as ruamel_version
 
-        with open(__file__, "rb") as fh:
-            source = fh.read()
+        try:
+            with open(__file__, "rb") as fh:
+                source = fh.read()
+        except OSError:  # no source to key on (a frozen install): no cache
+            return None
         _code_key = hashlib.sha256(
             source + f"|{ruamel_version}|{sys.version}|{marshal.version}".encode()
         ).digest()

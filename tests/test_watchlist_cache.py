@@ -267,3 +267,15 @@ def test_old_entries_are_removed(tmp_path: Path, cache: Path) -> None:
 def test_the_editor_drafts_are_not_cached(tmp_path: Path, cache: Path) -> None:
     load_watchlist_text(RICH, tmp_path / "watchlist.yaml")
     assert entries(cache) == []
+
+
+def test_no_known_home_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONITOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # as when HOME cannot be found
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(RICH)
+    same(load_watchlist(path), load_watchlist_text(RICH, path))
+    assert watchlist.cache_dir() is None
+    assert not (tmp_path / "~").exists()
