@@ -25,7 +25,6 @@ from typing import Any
 from monitor.cli_ops import subgroup
 from monitor.errors import ConfigError, ConfigProblem
 from monitor.watchlist import config_path, load_watchlist
-from monitor.watchlist_edit import add_feeds
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
 
@@ -91,6 +90,8 @@ def slug(text: str) -> str:
 
 
 def cmd_feeds_import(args: argparse.Namespace) -> int:
+    from monitor.watchlist_edit import add_feeds  # only here: ruamel's writer side
+
     path = config_path(args.config)
     wl = load_watchlist(path)
     subs = read_opml(Path(args.file))

@@ -13,13 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
-
-from monitor import logs, web
+from monitor import logs
 from monitor.errors import ConfigError
-from monitor.ui.app import ui_middleware, ui_routes
-from monitor.ui.context import TOKEN_ENV, UIContext, is_loopback, resolve_token
 from monitor.watchlist import config_path, load_watchlist, parse_listen
 from storage.store import Store
 
@@ -27,6 +22,15 @@ DEFAULT_LISTEN = "127.0.0.1:8787"
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    # The web stack (uvicorn, Starlette, jinja2, monitor.ui) loads only for `web`: every
+    # other command, `poll` above all, starts faster without it.
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from monitor import web
+    from monitor.ui.app import ui_middleware, ui_routes
+    from monitor.ui.context import TOKEN_ENV, UIContext, is_loopback, resolve_token
+
     wl = load_watchlist(config_path(args.config))
     try:
         host, port = parse_listen(args.listen)

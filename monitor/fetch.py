@@ -195,13 +195,44 @@ def _use_backend(
     return client
 
 
+class _Cookies(httpx.Cookies):
+    """httpx's cookie store, which skips the work for a response that sets no cookie.
+
+    httpx hands every response to ``http.cookiejar`` (building urllib-style request and
+    response wrappers for it), and the jar then finds no ``Set-Cookie``/``Set-Cookie2``
+    header and returns: ~5 % of a warm cycle's HTTP work for 1,000 304s. A response with
+    either header goes the whole way, so cookies are kept exactly as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose cookie store is a :class:`_Cookies` (httpx keeps the
+    store in the client's ``cookies`` property, which this class overrides)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client_cookies = _Cookies(kwargs.get("cookies"))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._client_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._client_cookies = _Cookies(cookies)
+
+
 def build_client(limits: FetchLimits, user_agent: str) -> httpx.AsyncClient:
     """The one long-lived client of a process (connection pool shared by all feeds)."""
     pool = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
     # httpx's default verification (certifi, SSL_CERT_FILE/DIR), built once: loading the
     # CA bundle is the client's largest start-up cost, and the rebuilt pool shares it.
     tls = httpx.create_ssl_context()
-    client = httpx.AsyncClient(
+    client = _Client(
         verify=tls,
         timeout=httpx.Timeout(
             connect=limits.connect_timeout,

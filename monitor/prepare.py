@@ -84,11 +84,13 @@ def parse_executor(workers: int) -> Executor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=ignore_stop_signals,
+        initargs=(os.getpid(),),
     )
 
 
-def ignore_stop_signals() -> None:
-    """Worker initializer: leave SIGINT/SIGTERM to the parent.
+def ignore_stop_signals(parent: int | None = None) -> None:
+    """Worker initializer: leave SIGINT/SIGTERM to the parent (pid ``parent``, given by the
+    parent itself; default: the worker's parent now).
 
     Ctrl-C in a terminal, systemd's default KillMode=control-group and `timeout` signal the
     whole process group. A worker that died of it would break the pool under the parent
@@ -97,9 +99,15 @@ def ignore_stop_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Ignoring SIGTERM means a worker would outlive a parent that was SIGKILLed (OOM
-    # killer, `kill -9`) and sit on its memory forever: exit when re-parented.
+    # killer, `kill -9`) and sit on its memory forever: exit when re-parented. The
+    # parent's pid comes from the parent: a worker whose parent was killed while it was
+    # still starting is already re-parented here, and watching its getppid() then would
+    # watch init forever (seen in the crash campaign: workers left behind for good).
     threading.Thread(
-        target=_exit_when_orphaned, args=(os.getppid(),), name="orphan-watch", daemon=True
+        target=_exit_when_orphaned,
+        args=(os.getppid() if parent is None else parent,),
+        name="orphan-watch",
+        daemon=True,
     ).start()
 
 

@@ -509,6 +509,13 @@ class _Located:
         return before.count("\n") + 1, p - (before.rfind("\n") + 1) + 1
 
     def convert(self, node: Any, path: Path_, pos: tuple[int, int]) -> Any:
+        """Plain data from a ruamel node, ``${VAR}`` substituted, every position noted."""
+        return self.substituted(self.plain(node, path, pos), path)
+
+    def plain(self, node: Any, path: Path_, pos: tuple[int, int]) -> Any:
+        """The node as plain dicts, lists and scalars, strings as written (``${VAR}`` not
+        yet substituted); notes the position of every value and key. What this returns and
+        notes depends on the text alone, so it can be cached by the text's hash."""
         self.values[path] = pos
         if isinstance(node, CommentedMap):
             out: dict[str, Any] = {}
@@ -517,19 +524,30 @@ class _Located:
                 vl, vc = node.lc.value(k)
                 off = self.line_offset
                 self.keys[(*path, str(k))] = (kl + 1 + off, kc + 1)
-                out[str(k)] = self.convert(node[k], (*path, str(k)), (vl + 1 + off, vc + 1))
+                out[str(k)] = self.plain(node[k], (*path, str(k)), (vl + 1 + off, vc + 1))
             return out
         if isinstance(node, CommentedSeq):
             items = []
             for i, item in enumerate(node):
                 il, ic = node.lc.item(i)
-                items.append(self.convert(item, (*path, i), (il + 1 + self.line_offset, ic + 1)))
+                items.append(self.plain(item, (*path, i), (il + 1 + self.line_offset, ic + 1)))
             return items
         if isinstance(node, str):
-            value = self._substitute(str(node), path)
+            return str(node)
+        return node
+
+    def substituted(self, data: Any, path: Path_) -> Any:
+        """``data`` from :meth:`plain` with ``${VAR}`` substituted in every string (and
+        each string noted in ``raw``), in document order."""
+        if type(data) is dict:
+            return {k: self.substituted(v, (*path, k)) for k, v in data.items()}
+        if type(data) is list:
+            return [self.substituted(v, (*path, i)) for i, v in enumerate(data)]
+        if type(data) is str:
+            value = self._substitute(data, path)
             self.raw[path] = value
             return value
-        return node
+        return data
 
     def _substitute(self, text: str, path: Path_) -> str:
         def repl(m: re.Match[str]) -> str:
@@ -587,7 +605,10 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_watchlist(path: str | os.PathLike[str]) -> LoadedWatchlist:
-    """Read, substitute, validate and compile a watchlist, or raise ConfigError with every problem."""
+    """Read, substitute, validate and compile a watchlist, or raise ConfigError with every problem.
+
+    The YAML parse of a file read before is taken from the parse cache
+    (:func:`cache_dir`); substitution, validation and compilation always run."""
     path = Path(path)
     name = str(path)
     try:
@@ -596,12 +617,51 @@ def load_watchlist(path: str | os.PathLike[str]) -> LoadedWatchlist:
         raise ConfigError(
             [ConfigProblem(name, 1, 1, f"cannot read watchlist: {exc.strerror or exc}")]
         ) from exc
-    return load_watchlist_text(raw.decode("utf-8", errors="replace"), path)
+    return load_watchlist_text(raw.decode("utf-8", errors="replace"), path, cache=True)
 
 
-def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
+def load_watchlist_text(text: str, path: Path, *, cache: bool = False) -> LoadedWatchlist:
+    """``load_watchlist`` of ``text`` as if read from ``path``; ``cache`` uses the parse
+    cache (off by default: the editor's drafts are not worth keeping)."""
     name = str(path)
     loc = _Located(name, text)
+    digest = hashlib.sha256(text.encode())
+    parsed = _cached_parse(digest.hexdigest()) if cache else None
+    if parsed is not None:
+        plain, loc.values, loc.keys = parsed
+    else:
+        plain = _parse(loc, text, name)
+        if cache:
+            _store_parse(digest.hexdigest(), (plain, loc.values, loc.keys))
+    data = loc.substituted(plain, ())
+
+    config: Watchlist | None = None
+    try:
+        config = Watchlist.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            _report_pydantic(loc, err)
+    # The checks below read the raw data, so they report even when the schema check failed.
+    _check_semantics(loc, data)
+    matcher = _compile(loc, data)
+
+    errors = [p for p in loc.problems if p.severity == "error"]
+    if errors or config is None:
+        raise ConfigError(sorted(loc.problems, key=lambda p: (p.line, p.column)))
+    revision = digest.hexdigest()[:12]
+    return LoadedWatchlist(
+        config=config,
+        path=path,
+        revision=revision,
+        database_url=resolve_database_url(config.settings.database, path.resolve().parent),
+        matcher=matcher,
+        warnings=tuple(loc.problems),
+        text=text,
+    )
+
+
+def _parse(loc: _Located, text: str, name: str) -> Any:
+    """The YAML text as plain data (``_Located.plain``), or ConfigError."""
     try:
         tree = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -621,31 +681,127 @@ def load_watchlist_text(text: str, path: Path) -> LoadedWatchlist:
                 )
             ]
         )
-    data = loc.convert(tree, (), (tree.lc.line + 1, tree.lc.col + 1))
+    return loc.plain(tree, (), (tree.lc.line + 1, tree.lc.col + 1))
 
-    config: Watchlist | None = None
+
+# --- the parse cache ----------------------------------------------------------------------
+#
+# ruamel's round-trip parse is most of the cost of loading a large watchlist (~0.3-0.5
+# CPU-s for 1,000 feeds, every `monitor poll`), and its result depends on the text alone.
+# So the plain data and positions it gives are kept in a file named after the SHA-256 of
+# (this module's source, ruamel's and Python's versions, the text): any edit of the file,
+# or a new version of the code that reads it, gives another name, so a stale entry is
+# never read. Only the parse is cached: ${VAR} substitution (the environment may differ),
+# validation and compilation run on every load. An entry is written only when its data
+# is made of plain types only (dict, list, str, int, float, bool, None), which ``marshal``
+# stores exactly; anything else (a ruamel float that keeps its written form, a tagged
+# value) is parsed every time. Every failure to read or write the cache is a miss.
+
+_CACHE_KEEP = 16  # entries kept; the oldest are removed when a new one is written
+_PLAIN_TYPES = (dict, list, str, int, float, bool, type(None))
+_code_key: bytes | None = None
+
+
+def cache_dir() -> Path | None:
+    """Where parsed watchlists are kept: ``$MONITOR_CACHE_DIR`` (``none`` turns the cache
+    off), else ``$XDG_CACHE_HOME/catalyst-monitor``, else ``~/.cache/catalyst-monitor``."""
+    explicit = os.environ.get("MONITOR_CACHE_DIR")
+    if explicit is not None:
+        return None if explicit.strip().lower() in ("", "none", "off") else Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home.startswith("~"):  # no home directory known: no cache, rather than ./~
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "catalyst-monitor"
+
+
+def _cache_file(text_sha: str) -> Path | None:
+    global _code_key
+    where = cache_dir()
+    if where is None:
+        return None
+    if _code_key is None:
+        import marshal
+        import sys
+
+        from ruamel.yaml import __version__ as ruamel_version
+
+        try:
+            with open(__file__, "rb") as fh:
+                source = fh.read()
+        except OSError:  # no source to key on (a frozen install): no cache
+            return None
+        _code_key = hashlib.sha256(
+            source + f"|{ruamel_version}|{sys.version}|{marshal.version}".encode()
+        ).digest()
+    key = hashlib.sha256(_code_key + text_sha.encode()).hexdigest()
+    return where / f"watchlist-{key}.marshal"
+
+
+def _all_plain(value: Any) -> bool:
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        if t is dict:
+            todo.extend(v.values())
+        elif t is list:
+            todo.extend(v)
+        elif t not in _PLAIN_TYPES:
+            return False
+    return True
+
+
+def _cached_parse(
+    text_sha: str,
+) -> tuple[Any, dict[Path_, Any], dict[Path_, Any]] | None:
+    import marshal
+
+    target = _cache_file(text_sha)
+    if target is None:
+        return None
     try:
-        config = Watchlist.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            _report_pydantic(loc, err)
-    # The checks below read the raw data, so they report even when the schema check failed.
-    _check_semantics(loc, data)
-    matcher = _compile(loc, data)
+        entry = marshal.loads(target.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if (
+        type(entry) is not tuple
+        or len(entry) != 5
+        or entry[0] != "watchlist-parse-1"
+        or entry[1] != text_sha
+        or type(entry[2]) is not dict
+        or type(entry[3]) is not dict
+        or type(entry[4]) is not dict
+    ):
+        return None
+    return entry[2], entry[3], entry[4]
 
-    errors = [p for p in loc.problems if p.severity == "error"]
-    if errors or config is None:
-        raise ConfigError(sorted(loc.problems, key=lambda p: (p.line, p.column)))
-    revision = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return LoadedWatchlist(
-        config=config,
-        path=path,
-        revision=revision,
-        database_url=resolve_database_url(config.settings.database, path.resolve().parent),
-        matcher=matcher,
-        warnings=tuple(loc.problems),
-        text=text,
-    )
+
+def _store_parse(text_sha: str, parsed: tuple[Any, dict[Path_, Any], dict[Path_, Any]]) -> None:
+    import marshal
+    import tempfile
+
+    target = _cache_file(text_sha)
+    if target is None or not _all_plain(parsed[0]):
+        return
+    try:
+        blob = marshal.dumps(("watchlist-parse-1", text_sha, *parsed))
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".watchlist-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, target)  # readers see the whole entry or none
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        entries = sorted(target.parent.glob("watchlist-*.marshal"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-_CACHE_KEEP]:
+            old.unlink(missing_ok=True)
+    except (OSError, ValueError):
+        return
 
 
 # Anchors (&name) and aliases (*name) where YAML allows them: before a node. An alias that

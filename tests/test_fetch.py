@@ -569,3 +569,35 @@ def test_proxies_from_the_environment_are_still_used(monkeypatch: pytest.MonkeyP
         proxy.close()
     assert result.status == 304
     assert seen == [b"GET http://feeds.example.invalid/feed HTTP/1.1"]
+
+
+def test_cookies_are_kept_across_requests_and_updated_by_any_response(
+    httpserver: HTTPServer,
+) -> None:
+    """The client skips the cookie jar for a response without Set-Cookie; one with it
+    (a 200 or a 304) still sets the cookie the next requests send."""
+    httpserver.expect_ordered_request("/a").respond_with_data(
+        FEED, headers={"Set-Cookie": "session=one; Path=/"}
+    )
+    httpserver.expect_ordered_request("/b").respond_with_data("", status=304)
+    httpserver.expect_ordered_request("/c").respond_with_data(
+        "", status=304, headers={"Set-Cookie": "session=two; Path=/"}
+    )
+    httpserver.expect_ordered_request("/d").respond_with_data(FEED)
+    limits = FetchLimits()
+
+    async def go() -> list[int]:
+        async with build_client(limits, UA) as client:
+            return [
+                (
+                    await fetch_feed(
+                        client, "f1", httpserver.url_for(p), etag=None, last_modified=None,
+                        limits=limits,
+                    )
+                ).status
+                for p in ("/a", "/b", "/c", "/d")
+            ]  # fmt: skip
+
+    assert asyncio.run(go()) == [200, 304, 304, 200]
+    sent = [req.headers.get("Cookie") for req, _ in httpserver.log]
+    assert sent == [None, "session=one", "session=one", "session=two"]

@@ -52,3 +52,32 @@ def test_workers_exit_when_the_parent_is_killed() -> None:
     for p in left:  # do not leak them into the rest of the run
         os.kill(p, signal.SIGKILL)
     assert left == [], f"workers {left} outlived their SIGKILLed parent"
+
+
+LATE = """
+import sys
+from monitor.prepare import ignore_stop_signals
+ignore_stop_signals(int(sys.argv[1]))  # as a worker whose parent died while it started
+sys.stdin.read()  # blocks until the orphan watch ends the process (stdin stays open)
+sys.exit(3)
+"""
+
+
+def test_a_worker_whose_parent_died_while_it_started_exits() -> None:
+    """The initializer is told its parent's pid by the parent: a worker already
+    re-parented when it runs (its parent SIGKILLed during the spawn) must exit, not
+    watch its new parent forever."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(30)  # a pid that is certainly not the worker's parent any more
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LATE, str(gone.pid)],
+        stdin=subprocess.PIPE,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        code = proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("the worker kept watching a parent that was not its own") from None
+    assert code == 0
