@@ -151,6 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+REFRESHES_PER_REQUEST = 4
+
+
 async def _poll_all(
     wl: LoadedWatchlist, store: Store, *, workers: int, concurrency: int, per_host: int
 ) -> list[PollReport]:
@@ -158,9 +161,14 @@ async def _poll_all(
     executor = parse_executor(workers)
     try:
         async with build_client(limits, USER_AGENT) as client:
-            ctx = Context(store, client, wl, limits, executor, per_host=per_host)
+            ctx = Context(
+                store, client, wl, limits, executor, per_host=per_host, max_requests=concurrency
+            )
             feeds = [f for f in await asyncio.to_thread(store.feed_states) if f.enabled]
-            sem = asyncio.Semaphore(concurrency)
+            # ``concurrency`` bounds the requests (Context.request_slot); this bounds the
+            # refreshes between request and write (bodies waiting for a parse, 304s for
+            # their batch), so memory stays bounded while the network never waits on them.
+            sem = asyncio.Semaphore(REFRESHES_PER_REQUEST * concurrency)
 
             async def one(feed: FeedState) -> PollReport:
                 async with sem:

@@ -9,9 +9,8 @@ becomes the stored summary, so stance, snippets and backtests all see it.
 
 Politeness and limits are the feed's own: the same client (User-Agent, keep-alive,
 Accept-Encoding), ``fetch_feed`` (connect/read/total timeouts, redirects, the body cap
-counted after decompression), the per-host slot of ``Context.host_slot``, and one request
-at a time per refresh, so a refresh still holds one of the global concurrency slots at
-most. At most ``MAX_ARTICLES`` per feed per poll, and all of them within twice the
+counted after decompression), the host and global request slots of
+``Context.request_slot``, and one request at a time per refresh. At most ``MAX_ARTICLES`` per feed per poll, and all of them within twice the
 ``total_timeout`` (one slow article cannot starve the rest; the refresh stays well inside
 its 5-minute lease).
 
@@ -72,7 +71,7 @@ def _fallback(feed_id: str, url: str, reason: str) -> None:
 async def _article(ctx: Context, feed_id: str, url: str) -> str | None:
     """The article's main text, or None (logged) when the feed's text must do."""
     try:
-        async with ctx.host_slot(url):
+        async with ctx.request_slot(url):
             result = await fetch_feed(
                 ctx.client,
                 feed_id,

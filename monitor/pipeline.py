@@ -36,7 +36,7 @@ import logging
 import pickle
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -142,11 +142,14 @@ class Context:
     executor: Executor | None = None
     clock: Callable[[], datetime] = utcnow
     per_host: int = 4  # concurrent requests to one host (news.google.com, 127.0.0.1, ...)
+    # Requests in flight over all hosts (None: only the per-host bound); see request_slot.
+    max_requests: int | None = None
     jitter: Callable[[], float] = random.random  # in [0, 1); tests pass a constant
     # Called when a feed's request is about to start (after waiting for its host slot);
     # False means the lease was lost and the feed must not be polled by us.
     lease_check: Callable[[FeedState], Awaitable[bool]] | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+    _requests: asyncio.Semaphore | None = field(default=None, repr=False)
     # Catalyst updates run one at a time, so an older verdict never overwrites a newer one;
     # a failed update marks every item for the next deadline check.
     _catalyst_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -169,6 +172,24 @@ class Context:
         if sem is None:
             sem = self._hosts[host] = asyncio.Semaphore(self.per_host)
         return sem
+
+    @contextlib.asynccontextmanager
+    async def request_slot(self, url: str) -> AsyncIterator[None]:
+        """Held for one HTTP request: ``url``'s host slot, then one of ``max_requests``.
+
+        Only the request holds them, not the parse or the write that follow: a refresh
+        waiting for its batched write (``StateBatcher``) must not keep the next feed's
+        request from starting (with the bound around whole refreshes, a warm cycle of 304s
+        stalled on every batch: 1,000 feeds 2.0 -> 1.5 s). The host slot comes first, so
+        feeds queued for one busy host do not hold global slots while they wait."""
+        async with self.host_slot(url):
+            if self.max_requests is None:
+                yield
+                return
+            if self._requests is None:
+                self._requests = asyncio.Semaphore(self.max_requests)
+            async with self._requests:
+                yield
 
     def states(self) -> StateBatcher:
         if self._states is None:
@@ -357,7 +378,7 @@ async def refresh_feed(ctx: Context, feed: FeedState) -> PollReport:
         )
 
     try:
-        async with ctx.host_slot(feed.url):
+        async with ctx.request_slot(feed.url):
             # The schedule counts from the request, not from the lease: a feed that waited
             # for its host slot must not come due again early.
             now = ctx.clock()
