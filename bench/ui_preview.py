@@ -10,6 +10,8 @@ case ``--reps`` times, in this order:
 
 - ``first``: the first preview of the item as saved (the editor's caches dropped before
   each rep: the saved rule runs over every stored entry, its entries are parsed);
+- ``page``: the same after opening the editor page and waiting 400 ms, htmx's delay
+  after the first keystroke (the page may start the saved rule's run in the background);
 - ``keystroke``: typing a new ``any:`` term one character at a time (``- s``, ``- sm``,
   ...): each request is a rule not seen before, the saved rule's run is warm;
 - ``draft``: the rule with one more whole ``any:`` term, a different word each rep;
@@ -95,7 +97,7 @@ def main() -> int:
     ap.add_argument("--seed-dir", required=True, type=Path)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--only", help="comma-separated watch ids (default: every watch item)")
-    ap.add_argument("--cases", default="first,keystroke,draft,new")
+    ap.add_argument("--cases", default="first,page,keystroke,draft,new")
     ap.add_argument("--profile", help="write a cProfile of the timed requests here")
     ap.add_argument("--label", default=str(ROOT))
     args = ap.parse_args()
@@ -150,6 +152,12 @@ def main() -> int:
             for k in range(args.reps):
                 if case == "first":
                     reset_caches()
+                    data = {"mode": "yaml", "yaml": block, "revision": revision}
+                    counts.append(post(url, data, times))
+                elif case == "page":
+                    reset_caches()
+                    c.get(f"/catalysts/{item.id}/edit?mode=yaml")
+                    time.sleep(0.4)
                     data = {"mode": "yaml", "yaml": block, "revision": revision}
                     counts.append(post(url, data, times))
                 elif case == "keystroke":

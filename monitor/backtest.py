@@ -8,11 +8,11 @@ equal what the live matcher gives on the same entries (tests/test_backtest.py ch
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import Any, Protocol
 
 from monitor.match import (
@@ -200,9 +200,25 @@ class _Positions(dict[str, list[tuple[str, int]]]):
 
 
 class PreviewDoc(Doc):
-    """A ``Doc`` whose position index is built per token on demand (same results)."""
+    """A ``Doc`` kept in the rule editor's cache: its words are interned (each distinct
+    word stored once for all entries, not once per occurrence), its folded text is not
+    kept (a regex folds again), and its position index is built per word on demand.
+    About half the memory of a ``Doc``, the same results."""
 
     __slots__ = ()
+
+    def __init__(
+        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, link: str = ""
+    ) -> None:
+        super().__init__({k: list(map(sys.intern, v)) for k, v in fields.items()}, raw, link)
+
+    @classmethod
+    def from_entry(
+        cls, entry: EntryData, feed_id: str | None = None, *, folded: dict[str, str] | None = None
+    ) -> Doc:
+        doc = super().from_entry(entry, feed_id, folded=folded)
+        doc._folded.clear()
+        return doc
 
     @property
     def positions(self) -> dict[str, list[tuple[str, int]]]:
@@ -247,14 +263,16 @@ class RuleResults:
     Evaluates a node over a set of entries at once with the same meaning as
     ``match.evaluate`` (leaves are ``evaluate`` itself; AND/OR/NOT combine the entries'
     results and concatenate the hits in the order ``evaluate`` appends them), so the hits,
-    the score and the decision are those of the live matcher. Bounded: ``max_nodes``
-    nodes (least recently used first out); a node's entry set is shared by every node
-    evaluated on the same entries.
+    the score and the decision are those of the live matcher. Bounded: at most
+    ``max_nodes`` nodes and ``max_entries`` (node, matched entry) results (the least
+    recently used nodes go first); a node's set of evaluated entries is shared by every
+    node evaluated on the same entries.
     """
 
-    def __init__(self, max_nodes: int = 4096) -> None:
-        self.max_nodes = max_nodes
+    def __init__(self, max_nodes: int = 1024, max_entries: int = 300_000) -> None:
+        self.max_nodes, self.max_entries = max_nodes, max_entries
         self.memo: OrderedDict[Node, _Known] = OrderedDict()
+        self.entries = 0  # how many (node, matched entry) results are kept
         self._unions: dict[tuple[int, int], tuple[frozenset[int], ...]] = {}
         # the vocabulary of each entry of this run's ``docs`` (a leaf's quick test)
         self._vocab: tuple[Mapping[int, Prepared], dict[int, set[str]]] | None = None
@@ -262,6 +280,7 @@ class RuleResults:
 
     def clear(self) -> None:
         self.memo.clear()
+        self.entries = 0
         self._unions.clear()
 
     def run(
@@ -280,8 +299,8 @@ class RuleResults:
             feed_id, entry, doc = docs[i]
             if item_accepts(item, doc, entry, feed_id, hits):
                 out[i] = hits
-        while len(self.memo) > self.max_nodes:
-            self.memo.popitem(last=False)
+        while self.memo and (len(self.memo) > self.max_nodes or self.entries > self.max_entries):
+            self.entries -= len(self.memo.popitem(last=False)[1].true)
         return out
 
     def _node(
@@ -292,10 +311,13 @@ class RuleResults:
         if known is None:
             got = self._compute(node, ids, docs)
             self.memo[node] = _Known(ids, got)
+            self.entries += len(got)
             return got
         self.memo.move_to_end(node)
         if ids is not known.ids and not ids <= known.ids:
-            known.true.update(self._compute(node, ids - known.ids, docs))
+            more = self._compute(node, ids - known.ids, docs)
+            known.true.update(more)
+            self.entries += len(more)
             known.ids = self._union(known.ids, ids)
         true = known.true
         if ids is known.ids:
@@ -361,17 +383,26 @@ class RuleResults:
             alive = ids
             for k in sorted(range(len(node.children)), key=lambda k: _cost(node.children[k])):
                 part = parts[k] = self._node(node.children[k], alive, docs)
-                alive = frozenset(i for i in alive if i in part)
+                alive = frozenset(part.keys() & alive)
                 if not alive:
                     return {}
-            return {i: tuple(chain.from_iterable(p[i] for p in parts)) for i in alive}
+            empty: Hits = ()
+            both = dict.fromkeys(alive, empty)
+            for p in parts:
+                both = {i: h + p[i] for i, h in both.items()}
+            return both
         if isinstance(node, Or):
             fresh = [c for c in node.children if isinstance(c, Term) and c not in self.memo]
             if len(fresh) > 1:
                 self._find_words(fresh, ids, docs)
             parts = [self._node(c, ids, docs) for c in node.children]
-            union = ids & set().union(*parts)
-            return {i: tuple(chain.from_iterable(p[i] for p in parts if i in p)) for i in union}
+            found: dict[int, Hits] = {}
+            for p in parts:  # in the children's order: their hits in evaluate's order
+                for i, h in p.items():
+                    if i in ids:  # (a part may know more entries than ``ids``)
+                        got = found.get(i)
+                        found[i] = h if got is None else got + h
+            return found
         if isinstance(node, Not):
             inner = self._node(node.child, ids, docs)
             return {i: () for i in ids if i not in inner}

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 20  # entries listed per group in the preview (the counts are exact)
 SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this many entries
-DOC_CACHE = 12_000  # parsed entries kept between keystrokes (about 6 KiB each, see notes)
-UNIVERSES = 64  # candidate id sets kept, per prefilter query
+DOC_CACHE = 8_000  # parsed entries kept between keystrokes (about 8 KiB each here)
+UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
 
 
@@ -99,6 +99,7 @@ class Engine:
     store: Store
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     indexing: threading.Thread | None = None
+    warming: threading.Thread | None = None
     # Runs, parsed entries and results: one preview at a time (they are CPU-bound anyway).
     lock: threading.RLock = field(default_factory=threading.RLock)
     docs: OrderedDict[int, Prepared] = field(default_factory=OrderedDict)
@@ -170,11 +171,29 @@ class Engine:
             return None
         watermark = self.store.index_watermark()
         key = (wl.revision, watch_id, watermark)
-        got = self.saved.get(key)
-        if got is None:
-            got = self.run(item, watermark)
-            self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
-        return got
+        with self.lock:  # (a warm-up may be running it: wait for it rather than run twice)
+            got = self.saved.get(key)
+            if got is None:
+                got = self.run(item, watermark)
+                self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
+            return got
+
+    def warm(self, wl: LoadedWatchlist, watch_id: str) -> None:
+        """Start running the saved rule in the background (the editor page was opened:
+        its first preview comes at least one typing delay later). Only when the index is
+        current (the preview builds it otherwise) and nothing else is warming up."""
+        if self.warming is not None and self.warming.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                if self.store.unindexed() == 0:
+                    self.run_saved(wl, watch_id)
+            except Exception:  # a warm-up only: the preview reports its own errors
+                pass
+
+        self.warming = threading.Thread(target=work, daemon=True, name="ui-preview-warm")
+        self.warming.start()
 
     def entry(self, entry_id: int) -> tuple[str, EntryData] | None:
         with self.lock:
@@ -469,6 +488,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
                 return None
             block = found.text(text)
             form = we.item_forms(text)[watch_id]
+            engine(ctx.store).warm(ctx.watchlist(), watch_id)
         return {
             "mode": mode,
             "form": form,
