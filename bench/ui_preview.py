@@ -77,8 +77,11 @@ WORDS = (
 def add_term(block: str, term: str) -> str:
     """``block`` with ``term`` first in its ``any:`` list (a block-style list)."""
     out, n = re.subn(
-        r"\n(\s+)any:\n(\s+)- ",
-        lambda m: f"\n{m.group(1)}any:\n{m.group(2)}- {term}\n{m.group(2)}- ",
+        r"\n( +)any:( *#[^\n]*)?\n((?: *#[^\n]*\n)*)( +)- ",
+        lambda m: (
+            f"\n{m.group(1)}any:{m.group(2) or ''}\n{m.group(3)}{m.group(4)}- {term}\n"
+            f"{m.group(4)}- "
+        ),
         block,
         count=1,
     )
@@ -191,6 +194,7 @@ def main() -> int:
                 )
             )
             print(f"{item.id} {case}: {rows[-1][3]:.0f} / {rows[-1][4]:.0f} ms", file=sys.stderr)
+            print("| {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | row |".format(*rows[-1]), flush=True)
     if prof and args.profile:
         prof.dump_stats(args.profile)
     load = os.getloadavg()
