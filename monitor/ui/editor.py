@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 20  # entries listed per group in the preview (the counts are exact)
 SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this many entries
-DOC_CACHE = 8_000  # parsed entries kept between keystrokes (about 8 KiB each here)
+DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
 
