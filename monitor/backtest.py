@@ -8,7 +8,9 @@ equal what the live matcher gives on the same entries (tests/test_backtest.py ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,11 +18,16 @@ from typing import Any, Protocol
 from monitor.match import (
     And,
     CompiledItem,
+    Doc,
+    Hit,
     Matcher,
     Near,
     Node,
+    Not,
     Or,
     Term,
+    evaluate,
+    item_accepts,
     required_tokens,
     tokenize,
 )
@@ -46,23 +53,24 @@ def index_text(entry: EntryData, feed_id: str) -> str:
     return " ".join(tok for p in parts for tok in tokenize(p))
 
 
-# A prefilter over the index: a token, ("prefix", token), or ("and" | "or", (sub, ...)).
+# A prefilter over the index: a token, ("prefix", token), ("phrase", (tokens, last is a
+# prefix)) or ("and" | "or", (sub, ...)).
 IndexQuery = str | tuple[str, Any]
 
 
 def index_query(node: Node) -> IndexQuery | None:
     """What an entry's indexed tokens must satisfy to match ``node`` (None: nothing known).
 
-    Finer than ``required_tokens`` (which keeps one OR-set): every word of a phrase, every
-    branch of an AND, so the rule editor's preview loads few more entries than match.
-    NOT, regexes and domains constrain nothing; an OR with such a branch neither.
+    Finer than ``required_tokens`` (which keeps one OR-set): a phrase's words in order
+    (the store may relax it to all of its words), every branch of an AND, so the rule
+    editor's preview loads few more entries than match. NOT, regexes and domains
+    constrain nothing; an OR with such a branch neither.
     """
     if isinstance(node, Term):
         toks = node.tokens
-        parts: list[IndexQuery] = list(toks[:-1] if node.prefix else toks)
-        if node.prefix:
-            parts.append(("prefix", toks[-1]))
-        return parts[0] if len(parts) == 1 else ("and", tuple(parts))
+        if len(toks) > 1:
+            return ("phrase", (toks, node.prefix))
+        return ("prefix", toks[0]) if node.prefix else toks[0]
     if isinstance(node, Near):
         sides = []
         for terms in (node.left, node.right):
@@ -82,19 +90,28 @@ def index_query(node: Node) -> IndexQuery | None:
     return None
 
 
-def update_index(store: BacktestPort, progress: Callable[[int], None] | None = None) -> int:
-    """Index every entry not yet in the search index; the number indexed."""
+def update_index(
+    store: BacktestPort, progress: Callable[[int], None] | None = None, *, limit: int | None = None
+) -> int:
+    """Index entries not yet in the search index, oldest first: every one, or at most
+    ``limit`` (a catch-up step, e.g. after each poll cycle); the number indexed.
+
+    Safe to run from several processes at once (the daemon and ``monitor web``): an
+    entry already indexed is skipped by the store, never indexed twice.
+    """
     done = 0
     after = store.index_watermark()
-    while True:
-        batch = store.entries_after(after, INDEX_BATCH)
+    while limit is None or done < limit:
+        size = INDEX_BATCH if limit is None else min(INDEX_BATCH, limit - done)
+        batch = store.entries_after(after, size)
         if not batch:
-            return done
+            break
         store.add_to_index([(i, index_text(e, f)) for i, f, e in batch])
         after = batch[-1][0]
         done += len(batch)
         if progress:
             progress(len(batch))
+    return done
 
 
 @dataclass
@@ -152,3 +169,255 @@ def run_backtest(
     out.recorded = store.recorded_matches(item.watch_id, since)
     out.labels = store.labels(item.watch_id)
     return out
+
+
+# --- the rule editor's preview: rules over many stored entries, kept between keystrokes ----
+
+
+class _Positions(dict[str, list[tuple[str, int]]]):
+    """``Doc.positions`` built one token at a time, when a term asks for it (the same
+    lists: fields in order, then positions): a stored entry's text is long (about 170
+    words here) and a rule reads a few of its words."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def __missing__(self, token: str) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for name, seq in self.fields.items():
+            at = -1
+            for _ in range(seq.count(token)):
+                at = seq.index(token, at + 1)
+                out.append((name, at))
+        self[token] = out
+        return out
+
+    def get(self, token: str, default: Any = None) -> Any:
+        return self[token] or default
+
+
+class PreviewDoc(Doc):
+    """A ``Doc`` kept in the rule editor's cache: its words are interned (each distinct
+    word stored once for all entries, not once per occurrence), its folded text is not
+    kept (a regex folds again), and its position index is built per word on demand.
+    About half the memory of a ``Doc``, the same results."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, link: str = ""
+    ) -> None:
+        super().__init__({k: list(map(sys.intern, v)) for k, v in fields.items()}, raw, link)
+
+    @classmethod
+    def from_entry(
+        cls, entry: EntryData, feed_id: str | None = None, *, folded: dict[str, str] | None = None
+    ) -> Doc:
+        doc = super().from_entry(entry, feed_id, folded=folded)
+        doc._folded.clear()
+        return doc
+
+    @property
+    def positions(self) -> dict[str, list[tuple[str, int]]]:
+        if self._positions is None:
+            self._positions = _Positions(self.fields)
+        return self._positions
+
+
+Hits = tuple[Hit, ...]
+
+
+def _words(node: Node) -> frozenset[str]:
+    """The whole words a term's entry must hold (not the last one of a ``prefix*``)."""
+    if not isinstance(node, Term):
+        return frozenset()
+    return frozenset(node.tokens[:-1] if node.prefix else node.tokens)
+
+
+def _cost(node: Node) -> int:
+    """How many leaves ``node`` has (a NOT last: it rarely rules an entry out)."""
+    if isinstance(node, And | Or):
+        return sum(_cost(c) for c in node.children)
+    if isinstance(node, Not):
+        return 1000 + _cost(node.child)
+    return 1
+
+
+Prepared = tuple[str, EntryData, Doc]  # feed id, entry, parsed entry
+
+
+@dataclass
+class _Known:
+    ids: frozenset[int]  # the entries this node was evaluated on
+    true: dict[int, Hits]  # those it matched, with the hits (as ``evaluate`` appends them)
+
+
+class RuleResults:
+    """What each query node matched among stored entries, kept between the rule editor's
+    keystrokes: a keystroke changes one branch of a rule, so only that branch is evaluated
+    again (on the entries it was not evaluated on); the rest comes from here.
+
+    Evaluates a node over a set of entries at once with the same meaning as
+    ``match.evaluate`` (leaves are ``evaluate`` itself; AND/OR/NOT combine the entries'
+    results and concatenate the hits in the order ``evaluate`` appends them), so the hits,
+    the score and the decision are those of the live matcher. Bounded: at most
+    ``max_nodes`` nodes and ``max_entries`` (node, matched entry) results (the least
+    recently used nodes go first); a node's set of evaluated entries is shared by every
+    node evaluated on the same entries.
+    """
+
+    def __init__(self, max_nodes: int = 1024, max_entries: int = 300_000) -> None:
+        self.max_nodes, self.max_entries = max_nodes, max_entries
+        self.memo: OrderedDict[Node, _Known] = OrderedDict()
+        self.entries = 0  # how many (node, matched entry) results are kept
+        self._unions: dict[tuple[int, int], tuple[frozenset[int], ...]] = {}
+        # the vocabulary of each entry of this run's ``docs`` (a leaf's quick test)
+        self._vocab: tuple[Mapping[int, Prepared], dict[int, set[str]]] | None = None
+        self._hints: dict[Term, tuple[frozenset[int], list[int]]] = {}
+
+    def clear(self) -> None:
+        self.memo.clear()
+        self.entries = 0
+        self._unions.clear()
+
+    def run(
+        self, item: CompiledItem, ids: frozenset[int], docs: Mapping[int, Prepared]
+    ) -> dict[int, list[Hit]]:
+        """entry id -> hits of every entry of ``ids`` that ``item`` matches, as
+        ``match.item_hits`` gives them; ``docs`` holds every entry of ``ids``."""
+        self._unions = {}
+        try:
+            found = self._node(item.query, ids, docs)
+        finally:
+            self._unions, self._vocab, self._hints = {}, None, {}
+        out: dict[int, list[Hit]] = {}
+        for i in sorted(found):
+            hits = list(found[i])
+            feed_id, entry, doc = docs[i]
+            if item_accepts(item, doc, entry, feed_id, hits):
+                out[i] = hits
+        while self.memo and (len(self.memo) > self.max_nodes or self.entries > self.max_entries):
+            self.entries -= len(self.memo.popitem(last=False)[1].true)
+        return out
+
+    def _node(
+        self, node: Node, ids: frozenset[int], docs: Mapping[int, Prepared]
+    ) -> Mapping[int, Hits]:
+        """entry id -> hits of the entries of ``ids`` that ``node`` matches (read only)."""
+        known = self.memo.get(node)
+        if known is None:
+            got = self._compute(node, ids, docs)
+            self.memo[node] = _Known(ids, got)
+            self.entries += len(got)
+            return got
+        self.memo.move_to_end(node)
+        if ids is not known.ids and not ids <= known.ids:
+            more = self._compute(node, ids - known.ids, docs)
+            known.true.update(more)
+            self.entries += len(more)
+            known.ids = self._union(known.ids, ids)
+        true = known.true
+        if ids is known.ids:
+            return true
+        if len(true) <= len(ids):
+            return {i: h for i, h in true.items() if i in ids}
+        return {i: true[i] for i in ids if i in true}
+
+    def _union(self, a: frozenset[int], b: frozenset[int]) -> frozenset[int]:
+        """``a | b``, one set for every node that had ``a`` and is now evaluated on ``b``."""
+        if a <= b:
+            return b
+        key = (id(a), id(b))
+        got = self._unions.get(key)
+        if got is None:  # the key's sets are kept alive with it: their ids stay theirs
+            got = self._unions[key] = (a | b, a, b)
+        return got[0]
+
+    def _vocabularies(
+        self, ids: frozenset[int], docs: Mapping[int, Prepared]
+    ) -> dict[int, set[str]]:
+        """entry id -> its words (``Doc.vocabulary``), for this run's entries."""
+        vocab = self._vocab
+        if vocab is None or vocab[0] is not docs:
+            vocab = self._vocab = (docs, {})
+        known = vocab[1]
+        if not ids <= known.keys():
+            known.update((i, docs[i][2].vocabulary) for i in ids if i not in known)
+        return known
+
+    def _find_words(
+        self, terms: Sequence[Term], ids: frozenset[int], docs: Mapping[int, Prepared]
+    ) -> None:
+        """For the terms of an OR (a list of words), the entries of ``ids`` holding every
+        whole word of each: one set intersection per entry instead of one test per term
+        and entry. Left in ``_hints`` for ``_compute``."""
+        vocab = self._vocabularies(ids, docs)
+        by_first: dict[str, list[Term]] = {}
+        for t in terms:
+            words = _words(t)
+            if words:
+                by_first.setdefault(min(words), []).append(t)
+        firsts = frozenset(by_first)
+        found: dict[Term, list[int]] = {t: [] for ts in by_first.values() for t in ts}
+        for i in ids:
+            for tok in firsts.intersection(vocab[i]):
+                for t in by_first[tok]:
+                    found[t].append(i)
+        for t, got in found.items():
+            words = _words(t)
+            if len(words) > 1:
+                got = [i for i in got if vocab[i].issuperset(words)]
+            self._hints[t] = (ids, got)
+
+    def _compute(
+        self, node: Node, ids: frozenset[int], docs: Mapping[int, Prepared]
+    ) -> dict[int, Hits]:
+        if isinstance(node, And):
+            # Each child on the entries that passed the children tried before it (as
+            # ``evaluate`` stops at the first false child), the smallest children first;
+            # the hits are concatenated in the children's order all the same.
+            parts: list[Mapping[int, Hits]] = [{} for _ in node.children]
+            alive = ids
+            for k in sorted(range(len(node.children)), key=lambda k: _cost(node.children[k])):
+                part = parts[k] = self._node(node.children[k], alive, docs)
+                alive = frozenset(part.keys() & alive)
+                if not alive:
+                    return {}
+            empty: Hits = ()
+            both = dict.fromkeys(alive, empty)
+            for p in parts:
+                both = {i: h + p[i] for i, h in both.items()}
+            return both
+        if isinstance(node, Or):
+            fresh = [c for c in node.children if isinstance(c, Term) and c not in self.memo]
+            if len(fresh) > 1:
+                self._find_words(fresh, ids, docs)
+            parts = [self._node(c, ids, docs) for c in node.children]
+            found: dict[int, Hits] = {}
+            for p in parts:  # in the children's order: their hits in evaluate's order
+                for i, h in p.items():
+                    if i in ids:  # (a part may know more entries than ``ids``)
+                        got = found.get(i)
+                        found[i] = h if got is None else got + h
+            return found
+        if isinstance(node, Not):
+            inner = self._node(node.child, ids, docs)
+            return {i: () for i in ids if i not in inner}
+        todo: Iterable[int] = ids
+        words = _words(node)
+        if words:
+            hint = self._hints.pop(node, None)  # type: ignore[arg-type]
+            if hint is not None and hint[0] is ids:
+                todo = hint[1]
+            else:
+                vocab = self._vocabularies(ids, docs)
+                todo = [i for i in ids if vocab[i].issuperset(words)]
+        out: dict[int, Hits] = {}
+        for i in todo:
+            hits: list[Hit] = []
+            if evaluate(node, docs[i][2], hits):
+                out[i] = tuple(hits)
+        return out

@@ -521,13 +521,20 @@ def item_hits(
     hits: list[Hit] = []
     if not evaluate(item.query, doc, hits):
         return None
+    return hits if item_accepts(item, doc, entry, feed_id, hits) else None
+
+
+def item_accepts(
+    item: CompiledItem, doc: Doc, entry: EntryData, feed_id: str | None, hits: Sequence[Hit]
+) -> bool:
+    """Whether ``doc``, whose query fired with ``hits``, is a match of ``item``: not
+    excluded, from an allowed source, scoring at least ``min_score`` (the rule editor's
+    preview evaluates queries itself, over many entries at once, then asks this)."""
     if item.exclude is not None and evaluate(item.exclude, doc, []):
-        return None
+        return False
     if (item.sources_allow or item.sources_deny) and not item.source_allowed(entry, feed_id):
-        return None
-    if score(hits) < item.min_score:
-        return None
-    return hits
+        return False
+    return score(hits) >= item.min_score
 
 
 @dataclass(frozen=True, slots=True)

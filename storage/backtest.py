@@ -54,14 +54,17 @@ class BacktestMixin:
         return self._run("reading entries", fn)
 
     def add_to_index(self, rows: Sequence[tuple[int, str]]) -> None:
-        """Index (entry id, space-separated folded tokens) pairs."""
+        """Index (entry id, space-separated folded tokens) pairs; an entry already in the
+        index is left as it is (two processes may catch the index up at the same time)."""
         if not rows:
             return
         sql = (
             "INSERT INTO search_index (entry_id, tsv) VALUES (:id, to_tsvector('simple', :t)) "
             "ON CONFLICT (entry_id) DO NOTHING"
             if self._pg
-            else "INSERT INTO search_index (rowid, tokens) VALUES (:id, :t)"
+            # FTS5 (contentless) would take the same rowid twice: ask first (a rowid lookup)
+            else "INSERT INTO search_index (rowid, tokens) SELECT :id, :t "
+            "WHERE NOT EXISTS (SELECT 1 FROM search_index WHERE rowid = :id)"
         )
         params = [{"id": i, "t": t} for i, t in rows]
         self._run("updating the search index", lambda s: s.execute(text(sql), params))

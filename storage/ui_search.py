@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from storage.models import EntryRow
 
-# A prefilter: a token, ("prefix", token), or ("and" | "or", (sub, ...)).
+# A prefilter: a token, ("prefix", token), ("phrase", (tokens, last is a prefix)), or
+# ("and" | "or", (sub, ...)).
 IndexQuery = str | tuple[str, Any]
 MAX_WORDS = 16
 COUNT_CAP = 10_000  # a search counts its results up to this ("more than 10,000")
@@ -80,6 +81,15 @@ class SearchQueries:
         op, arg = q
         if op == "prefix":
             return f"'{arg}':*" if pg else f'"{arg}"*'
+        if op == "phrase":
+            toks, prefix = arg
+            if pg:  # every word: a tsvector keeps at most 256 positions of a word, so
+                # a phrase (<->) could miss an occurrence; the matcher decides anyway
+                parts = [f"'{t}'" for t in toks[:-1]] + [f"'{toks[-1]}'" + (":*" if prefix else "")]
+                return "(" + " & ".join(parts) + ")"
+            # FTS5: the words in this order, next to each other (the index holds each
+            # field's tokens in order, so an entry with the phrase in a field has it here)
+            return '"' + " ".join(toks) + '"' + ("*" if prefix else "")
         parts = [self._match_expr(x) for x in arg]
         if len(parts) == 1:
             return parts[0]

@@ -12,10 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.backtest import run_backtest, update_index
+from monitor.backtest import (
+    PreviewDoc,
+    RuleResults,
+    index_query,
+    run_backtest,
+    update_index,
+)
 from monitor.cli import main
 from monitor.errors import ConfigError
-from monitor.match import CompiledItem, Matcher
+from monitor.match import CompiledItem, Doc, Matcher, item_hits
 from monitor.query import parse_query
 from monitor.types import EntryData, FeedSpec, FeedUpdate, IncomingEntry
 from storage.store import Store
@@ -80,7 +86,8 @@ def live(store: Store, item: CompiledItem) -> set[int]:
 PARTS = st.sampled_from(
     ["Muse", "spark", '"Muse Spark"', "model*", "Meta", "-Bellamy", "oculos", "title:API",
      "NEAR/2(Muse, (WhatsApp OR API))", "OR", "Rechenzentr*", "strasse", "finance",
-     "snake_case", "source:heise", "link:reuters.com", "/dev[a-z]+s/", "glasses", "AND"]
+     "snake_case", "source:heise", "link:reuters.com", "/dev[a-z]+s/", "glasses", "AND",
+     '"data center"', '"data cent*"', '"Meta glasses"', "NOT"]
 )  # fmt: skip
 
 
@@ -96,6 +103,55 @@ def test_backtest_equals_the_live_matcher(stored, query: str) -> None:
     for store in stored:
         out = run_backtest(store, item, Matcher(()), None)
         assert set(out.hits) == live(store, item), (store.url, query)
+
+
+def _item(query: str, k: int) -> CompiledItem | None:
+    try:
+        q = parse_query(query)
+        exclude = parse_query("Bellamy OR title:snake_case") if k % 3 == 1 else None
+    except ConfigError:
+        return None
+    return CompiledItem(
+        "w", q, exclude=exclude, min_score=k % 4, sources_deny=("b",) * (k % 5 == 2)
+    )
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(PARTS, min_size=1, max_size=5).map(" ".join), min_size=1, max_size=6))
+def test_preview_rule_results_equal_the_live_matcher_across_drafts(
+    stored, queries: list[str]
+) -> None:
+    """The rule editor's evaluator (one ``RuleResults`` kept across a run of drafts, as
+    between keystrokes; each draft over its own index candidates) gives every draft the
+    hits ``item_hits`` gives, in the same order, and the entries the live matcher matches."""
+    for store in stored:
+        results = RuleResults(max_nodes=12)  # small: evicting nodes must not change results
+        docs = {i: (f, e, PreviewDoc.from_entry(e, f)) for i, f, e in store.entries_by_id(
+            store.candidate_ids_for(None))}  # fmt: skip
+        for k, query in enumerate(queries):
+            item = _item(query, k)
+            if item is None:
+                continue
+            ids = frozenset(store.candidate_ids_for(index_query(item.query)))
+            got = results.run(item, ids, docs)
+            want = {}
+            for i, (f, e, _) in docs.items():
+                hits = item_hits(item, Doc.from_entry(e, f), e, f)
+                if hits is not None:
+                    want[i] = hits
+            assert got == want, (store.url, query, k)
+            assert set(got) == live(store, item)
+
+
+def test_preview_docs_find_what_docs_find() -> None:
+    """``PreviewDoc`` builds a word's positions when asked: the same as ``Doc``'s."""
+    for feed, e in corpus(200, seed=9):
+        a, b = Doc.from_entry(e, feed), PreviewDoc.from_entry(e, feed)
+        for tok in [*sorted(a.vocabulary), "absent"]:
+            assert b.positions.get(tok, ()) == a.positions.get(tok, ())
+        assert {t: p for t, p in b.positions.items() if p} == a.positions
 
 
 def test_both_backends_are_checked_when_postgres_runs(stored) -> None:

@@ -418,6 +418,78 @@ def test_preview_counts_what_the_draft_adds_and_drops(tmp_path: Path, db_url: st
     assert '<span id="count-drops">0</span>' in same.text
 
 
+def _counts(text: str) -> tuple[int, int, int]:
+    got = [
+        re.search(rf'<span id="count-{k}">(\d+)</span>', text) for k in ("matches", "adds", "drops")
+    ]
+    assert all(got), text
+    return tuple(int(m.group(1)) for m in got if m)  # type: ignore[return-value]
+
+
+def test_preview_caches_follow_new_entries_and_each_draft(tmp_path: Path) -> None:
+    """The preview keeps parsed entries and what each rule branch matched between
+    keystrokes: entries stored after a preview are counted by the next one, and every
+    draft of a run of keystrokes counts what a fresh engine (and the live matcher) counts."""
+    from monitor.ui import editor
+
+    ui = edit_app(tmp_path)
+    seed(
+        ui.store,
+        [
+            entry(1, "Muse API opens to every developer"),
+            entry(2, "Muse Spark API in private preview only"),
+            entry(3, "Muse developer platform launches"),
+            entry(4, "Muse Spark API pricing announced"),
+        ],
+    )
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    block, rev = _yaml_of(page), _revision(page)
+    old_any = 'any: ["Muse Spark API", "Muse API"]'
+    drafts = [
+        block,
+        block.replace(old_any, 'any: ["Muse Spark API", "Muse API", "Muse d"]'),
+        block.replace(old_any, 'any: ["Muse Spark API", "Muse API", "Muse developer"]'),
+        block.replace(old_any, 'any: ["Muse API", "Muse developer"]'),
+        block.replace(old_any, 'any: ["Muse API", "Muse developer*", pricing]'),
+        block.replace('none: &noise ["private preview"]', 'none: &noise ["private"]'),
+    ]
+
+    def preview(yaml: str) -> tuple[int, int, int]:
+        r = c.post(
+            "/catalysts/api-broadening/edit/preview",
+            data={"mode": "yaml", "yaml": yaml, "revision": rev},
+        )
+        assert r.status_code == 200, r.text
+        return _counts(r.text)
+
+    warm = [preview(d) for d in drafts]
+    editor._ENGINES.clear()
+    assert [preview(d) for d in drafts] == warm  # fresh engine per run of keystrokes
+    cold = []
+    for d in drafts:
+        editor._ENGINES.clear()
+        cold.append(preview(d))
+    assert cold == warm
+    assert warm[0] == (2, 0, 0) and warm[3] == (2, 1, 1)
+
+    # New entries after the caches are warm: counted by the next preview.
+    before = preview(drafts[3])
+    seed(
+        ui.store,
+        [
+            entry(7, "Muse developer kit ships"),  # the draft only
+            entry(8, "Muse API and Muse Spark API"),  # both
+            entry(9, "Muse Spark API private preview"),  # neither (none)
+        ],
+    )
+    after = preview(drafts[3])
+    assert after == (before[0] + 2, before[1] + 1, before[2])
+    wl = load_watchlist(ui.path)
+    saved = run_backtest(ui.store, wl.matcher.items[0], wl.matcher, None)
+    assert preview(block) == (len(saved.hits), 0, 0) == (3, 0, 0)
+
+
 def test_preview_of_a_new_item_counts_everything_as_added(tmp_path: Path) -> None:
     ui = edit_app(tmp_path)
     seed(ui.store, [entry(1, "Muse voice arrives"), entry(2, "Muse pricing")])

@@ -64,6 +64,31 @@ def test_search_finds_every_word_newest_first_on_both_backends(db_url: str) -> N
         s.close()
 
 
+def test_the_index_catches_up_a_bounded_step_at_a_time_and_never_twice(db_url: str) -> None:
+    """``update_index(store, limit=N)`` (what the daemon calls after a poll cycle) indexes
+    at most N entries, oldest first; indexing an entry again changes nothing (the daemon
+    and ``monitor web`` may both catch up at once)."""
+    from monitor.backtest import index_text
+
+    s = _store(db_url, n=45)
+    try:
+        assert update_index(s, limit=10) == 10
+        assert s.unindexed() == 39 and s.index_watermark() == s.candidate_ids_for(None)[9]
+        assert update_index(s, limit=0) == 0
+        steps = []
+        while s.unindexed():
+            steps.append(update_index(s, limit=15))
+        assert steps == [15, 15, 9] and update_index(s, limit=15) == 0
+        assert s.search_entries(parse_words("muse"), 20, 0).total == 48
+        again = s.entries_by_id(s.candidate_ids_for(None))
+        s.add_to_index([(i, index_text(e, f)) for i, f, e in again])  # a second process
+        assert s.search_entries(parse_words("muse"), 100, 0).total == 48
+        ids = [h.entry_id for h in s.search_entries(parse_words("muse"), 100, 0).hits]
+        assert len(ids) == len(set(ids)) == 48
+    finally:
+        s.close()
+
+
 def test_pruned_entries_are_not_found(db_url: str) -> None:
     from datetime import UTC, datetime
 
@@ -86,6 +111,8 @@ QUERIES = [
     "Straße OR ﬁnance",
     "/muse/ OR WhatsApp",
     'title:Muse AND "data center"',
+    '"data cent*" OR "Meta glasses"',
+    '"Muse Spark" AND NOT "Spark Muse"',
 ]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -30,9 +30,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from monitor import watchlist_edit as we
-from monitor.backtest import index_query, update_index
+from monitor.backtest import Prepared, PreviewDoc, RuleResults, index_query, update_index
 from monitor.errors import ConfigError
-from monitor.match import CompiledItem, Doc, Hit, item_hits
+from monitor.match import CompiledItem, Hit
 from monitor.types import EntryData
 from monitor.ui import highlight
 from monitor.ui.context import UIContext
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 20  # entries listed per group in the preview (the counts are exact)
 SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this many entries
-DOC_CACHE = 10_000  # parsed entries kept between keystrokes (a few KB each)
+DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
+UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
 
 
@@ -64,15 +65,48 @@ class RuleRun:
     capped: bool
 
 
+class _Docs(Mapping[int, Prepared]):
+    """The parsed entries of one run, read from the engine's cache; the first entry the
+    cache lacks loads every one of ``ids`` it lacks, in one go (a run whose results are
+    all known reads only the entries it matched)."""
+
+    def __init__(self, eng: Engine, ids: Sequence[int]) -> None:
+        self.eng, self.ids, self.loaded = eng, ids, False
+
+    def __getitem__(self, i: int) -> Prepared:
+        docs = self.eng.docs
+        got = docs.get(i)
+        if got is None and not self.loaded:
+            self.loaded = True
+            self.eng._load([j for j in self.ids if j not in docs])
+            got = docs.get(i)
+        if got is None:
+            raise KeyError(i)
+        return got
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 @dataclass
 class Engine:
-    """Per store: the index catch-up, parsed entries, and the saved rules' results."""
+    """Per store: the index catch-up, parsed entries, what rule nodes matched (kept
+    between keystrokes: ``backtest.RuleResults``) and the saved rules' results."""
 
     store: Store
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     indexing: threading.Thread | None = None
-    docs: OrderedDict[int, tuple[str, EntryData, Doc]] = field(default_factory=OrderedDict)
-    docs_lock: threading.Lock = field(default_factory=threading.Lock)
+    warming: threading.Thread | None = None
+    # Runs, parsed entries and results: one preview at a time (they are CPU-bound anyway).
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    docs: OrderedDict[int, Prepared] = field(default_factory=OrderedDict)
+    results: RuleResults = field(default_factory=RuleResults)
+    universes: OrderedDict[tuple[Any, int], tuple[list[int], frozenset[int]]] = field(
+        default_factory=OrderedDict
+    )
     saved: dict[tuple[str, str, int], RuleRun] = field(default_factory=dict)
 
     def catch_up(self) -> int:
@@ -93,51 +127,76 @@ class Engine:
             self.indexing.start()
         return missing
 
-    def _load(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData, Doc]]:
-        with self.docs_lock:
-            have = {i: self.docs[i] for i in ids if i in self.docs}
-            for i in have:
-                self.docs.move_to_end(i)
-        missing = [i for i in ids if i not in have]
-        if missing:
-            for i, feed_id, entry in self.store.entries_by_id(missing):
-                have[i] = (feed_id, entry, Doc.from_entry(entry, feed_id))
-            with self.docs_lock:
-                for i in missing:
-                    if i in have:
-                        self.docs[i] = have[i]
-                while len(self.docs) > DOC_CACHE:
-                    self.docs.popitem(last=False)
-        return [(i, *have[i]) for i in ids if i in have]
-
-    def run(self, item: CompiledItem) -> RuleRun:
-        """Every stored entry ``item`` matches (with its hits), through the index prefilter."""
-        q = index_query(item.query)
-        ids = self.store.candidate_ids_for(q)
-        capped = len(ids) > SCAN_CAP
-        if capped:
-            ids = ids[-SCAN_CAP:]
-        out: dict[int, list[Hit]] = {}
+    def _load(self, ids: Sequence[int]) -> None:
+        """Read and parse these entries into the cache (which keeps the newest DOC_CACHE)."""
+        docs = self.docs
         for k in range(0, len(ids), 1000):
-            for i, feed_id, entry, doc in self._load(ids[k : k + 1000]):
-                found = item_hits(item, doc, entry, feed_id)
-                if found is not None:
-                    out[i] = found
-        return RuleRun(out, len(ids), capped)
+            for i, feed_id, entry in self.store.entries_by_id(ids[k : k + 1000]):
+                docs[i] = (feed_id, entry, PreviewDoc.from_entry(entry, feed_id))
+
+    def _candidates(self, item: CompiledItem, watermark: int) -> tuple[list[int], frozenset[int]]:
+        q = index_query(item.query)
+        key = (q, watermark)
+        got = self.universes.get(key)
+        if got is None:
+            ids = self.store.candidate_ids_for(q)
+            got = self.universes[key] = (ids, frozenset(ids))
+            while len(self.universes) > UNIVERSES:
+                self.universes.popitem(last=False)
+        else:
+            self.universes.move_to_end(key)
+        return got
+
+    def run(self, item: CompiledItem, watermark: int | None = None) -> RuleRun:
+        """Every stored entry ``item`` matches (with its hits), through the index prefilter."""
+        if watermark is None:
+            watermark = self.store.index_watermark()
+        with self.lock:
+            ids, universe = self._candidates(item, watermark)
+            capped = len(ids) > SCAN_CAP
+            if capped:
+                ids = ids[-SCAN_CAP:]
+                universe = frozenset(ids)
+            hits = self.results.run(item, universe, _Docs(self, ids))
+            for i in ids:  # most recently used last; the oldest go first
+                if i in self.docs:
+                    self.docs.move_to_end(i)
+            while len(self.docs) > DOC_CACHE:
+                self.docs.popitem(last=False)
+            return RuleRun(hits, len(ids), capped)
 
     def run_saved(self, wl: LoadedWatchlist, watch_id: str) -> RuleRun | None:
         item = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
         if item is None:
             return None
-        key = (wl.revision, watch_id, self.store.index_watermark())
-        got = self.saved.get(key)
-        if got is None:
-            got = self.run(item)
-            self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
-        return got
+        watermark = self.store.index_watermark()
+        key = (wl.revision, watch_id, watermark)
+        with self.lock:  # (a warm-up may be running it: wait for it rather than run twice)
+            got = self.saved.get(key)
+            if got is None:
+                got = self.run(item, watermark)
+                self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
+            return got
+
+    def warm(self, wl: LoadedWatchlist, watch_id: str) -> None:
+        """Start running the saved rule in the background (the editor page was opened:
+        its first preview comes at least one typing delay later). Only when the index is
+        current (the preview builds it otherwise) and nothing else is warming up."""
+        if self.warming is not None and self.warming.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                if self.store.unindexed() == 0:
+                    self.run_saved(wl, watch_id)
+            except Exception:  # a warm-up only: the preview reports its own errors
+                pass
+
+        self.warming = threading.Thread(target=work, daemon=True, name="ui-preview-warm")
+        self.warming.start()
 
     def entry(self, entry_id: int) -> tuple[str, EntryData] | None:
-        with self.docs_lock:
+        with self.lock:
             got = self.docs.get(entry_id)
         if got is None:
             rows = self.store.entries_by_id([entry_id])
@@ -429,6 +488,7 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
                 return None
             block = found.text(text)
             form = we.item_forms(text)[watch_id]
+            engine(ctx.store).warm(ctx.watchlist(), watch_id)
         return {
             "mode": mode,
             "form": form,
