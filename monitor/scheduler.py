@@ -11,7 +11,7 @@ short ``tick`` job (``max_instances=1``, ``coalesce=True``) that asks the store 
   receiver gets them in order;
 - the full-text search index (``/search``, the rule editor's preview) is caught up with
   the new entries after each poll cycle, a bounded step at a time in a worker thread of
-  its own (``catch_up_index``), so no page has to build it on a visit.
+  its own (``monitor.backtest.update_index`` with a ``limit``), so no page has to build it on a visit.
 
 Nothing about what is due lives in memory, so a restart picks up where the last run left
 off. SIGINT/SIGTERM stop the ticks, let in-flight work finish (database writes always
@@ -37,7 +37,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import logs
-from monitor.backtest import BacktestPort, index_text
+from monitor.backtest import update_index
 from monitor.fetch import USER_AGENT, FetchLimits, build_client
 from monitor.pipeline import (
     Context,
@@ -63,15 +63,6 @@ from storage.store import Store
 INDEX_STEP = 500  # entries the search index takes per catch-up step, at most
 INDEX_EVERY = 60.0  # s: while refreshes never stop, catch up at least this often
 INDEX_RETRY = 60.0  # s: after a failed step
-
-
-def catch_up_index(store: BacktestPort, limit: int = INDEX_STEP) -> int:
-    """Add at most ``limit`` entries the search index has not seen (the lowest ids
-    first, as ``monitor.backtest.update_index`` does); how many were added."""
-    batch = store.entries_after(store.index_watermark(), limit)
-    if batch:
-        store.add_to_index([(i, index_text(e, f)) for i, f, e in batch])
-    return len(batch)
 
 
 def _queue(delivery: Delivery) -> str:
@@ -367,7 +358,7 @@ class Daemon:
         if not lock.acquire(blocking=False):
             return None
         try:
-            return catch_up_index(self.store)
+            return update_index(self.store, limit=INDEX_STEP)
         finally:
             lock.release()
 

@@ -198,8 +198,8 @@ def searchable(store, word: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [h.title for h in store.search_entries([(word, False)], 50).hits]
 
 
-def test_catch_up_index_adds_at_most_its_step(db_url: str) -> None:
-    from monitor.scheduler import catch_up_index
+def test_an_index_step_adds_at_most_its_limit(db_url: str) -> None:
+    from monitor.backtest import update_index
     from monitor.types import EntryData, FeedSpec, FeedUpdate, IncomingEntry
     from storage.store import Store
 
@@ -223,7 +223,7 @@ def test_catch_up_index_adds_at_most_its_step(db_url: str) -> None:
         )
         store.ingest(FeedUpdate("wire", now, now, status=200, entries=entries))
         assert store.unindexed() == 7
-        assert [catch_up_index(store, 3) for _ in range(4)] == [3, 3, 1, 0]
+        assert [update_index(store, limit=3) for _ in range(4)] == [3, 3, 1, 0]
         assert store.unindexed() == 0
         assert len(searchable(store, "walruses")) == 7
         assert searchable(store, "number6") == ["Story number6 about walruses"]
