@@ -27,7 +27,7 @@ from monitor.ui.context import UIContext
 from monitor.watchlist import load_watchlist
 from storage.store import Store
 from tests.support import FeedFile, Item, Receiver, write_watchlist
-from tests.test_alerts import T, World, item, run
+from tests.test_alerts import T, World, item, run, world_factory  # noqa: F401 (fixture)
 from tests.test_formats_delivery import check_signature
 from tests.test_formats_delivery import run as cli
 from tests.ui_support import client
@@ -283,7 +283,7 @@ def story(guid: str, link: str, title: str) -> Item:
     return Item(guid, title, SUMMARIES[title], link, T)
 
 
-def test_a_muted_story_queues_no_event_alert(world_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_muted_story_queues_no_event_alert(world_factory) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     w: World = world_factory()
 
     async def scenario(ctx: Context) -> None:
@@ -345,21 +345,6 @@ def test_preview_text_names_no_muted_story(tmp_path: Path) -> None:
     for fmt in PREVIEW_FORMATS:
         text = preview(d.body, fmt)
         assert "muse-prices" in text and "muse-api" not in text, fmt
-
-
-@pytest.fixture
-def world_factory(httpserver: HTTPServer, tmp_path: Path, db_url: str, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MONITOR_DATABASE_URL", db_url)
-    made: list[World] = []
-
-    def make(digest_extra: str = "") -> World:
-        w = World(httpserver, tmp_path, db_url, digest_extra)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.store.close()
 
 
 # --- the daemon's scheduled digest, in the chat formats too -------------------------------------
