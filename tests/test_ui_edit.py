@@ -19,7 +19,7 @@ from monitor.backtest import run_backtest, update_index
 from monitor.watchlist import load_watchlist
 from monitor.watchlist_edit import find_block, revision_of, splice_item, watch_blocks
 from tests.support import FeedFile, Item
-from tests.ui_edit_support import WATCHLIST, edit_app, entry, seed
+from tests.ui_edit_support import WATCHLIST, EditApp, edit_app, entry, seed
 from tests.ui_support import client
 
 TOKEN = "edit-token"
@@ -560,3 +560,84 @@ def test_a_far_behind_index_is_built_in_the_background_and_the_preview_waits(
     eng.indexing.join(30)
     r = c.post("/catalysts/api-broadening/edit/preview", data=data)
     assert '<span id="count-matches">2</span>' in r.text
+
+
+# --- the start-up warm-up ------------------------------------------------------------------
+
+
+def _warm_store(tmp_path: Path) -> EditApp:
+    ui = edit_app(tmp_path)
+    seed(
+        ui.store,
+        [
+            entry(1, "Muse Spark API opens to everyone"),
+            entry(2, "Muse API in private preview"),
+            entry(3, "Ray-Ban Meta glasses get Muse"),
+            entry(4, "Muse voice mode launches"),
+            entry(5, "Ray-Ban Meta and Muse, says Bellamy"),
+            entry(6, "Unrelated weather report"),
+        ],
+    )
+    update_index(ui.store)
+    return ui
+
+
+def test_the_start_up_warm_up_runs_every_saved_rule_as_the_preview_would(
+    tmp_path: Path,
+) -> None:
+    from monitor.ui import editor
+
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    assert not eng.saved and not eng.docs
+    editor.start_warmup(ui.ctx, pause=0).join(30)
+    wl = load_watchlist(ui.path)
+    watermark = ui.store.index_watermark()
+    assert watermark == 6
+    assert {k[1] for k in eng.saved} == {"api-broadening", "glasses-rollout", "voice"}
+    for item in wl.matcher.items:
+        run = eng.saved[(wl.revision, item.watch_id, watermark)]
+        live = run_backtest(ui.store, item, wl.matcher, None)
+        assert sorted(run.hits) == sorted(live.hits), item.watch_id
+    assert sorted(eng.docs) == [1, 2, 3, 4, 5]  # every candidate parsed, not entry 6
+    # The preview finds the warm result: nothing is read or parsed again.
+    loads: list[int] = []
+    real = eng._load
+    eng._load = lambda ids: (loads.extend(ids), real(ids))[1]  # type: ignore[method-assign]
+    c = client(ui.app)
+    page = c.get("/catalysts/glasses-rollout/edit?mode=yaml").text
+    if eng.warming is not None:
+        eng.warming.join(30)
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/glasses-rollout/edit/preview", data=data)
+    assert _counts(r.text) == (1, 0, 0)
+    assert loads == []
+
+
+def test_the_start_up_warm_up_never_blocks_a_preview_and_stops_with_the_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "WARM_SLICE", 1)
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    # One entry, then a long pause: the warm-up is mid-way when the preview comes.
+    thread = editor.start_warmup(ui.ctx, pause=600)
+    while not eng.docs:
+        thread.join(0.05)
+    assert thread.is_alive() and len(eng.docs) == 1 and not eng.saved
+    c = client(ui.app)
+    page = c.get("/catalysts/voice/edit?mode=yaml").text
+    if eng.warming is not None:
+        eng.warming.join(30)
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/voice/edit/preview", data=data)
+    assert _counts(r.text) == (1, 0, 0)  # answered while the warm-up still waits
+    assert thread.is_alive()
+    ui.ctx.close()  # the pages stop: so does the warm-up, at once
+    thread.join(30)
+    assert not thread.is_alive()
+    assert {k[1] for k in eng.saved} == {"voice"}  # (the page's own warm-up or preview)

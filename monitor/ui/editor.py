@@ -16,6 +16,7 @@ keeps parsed entries (``match.Doc``) between keystrokes: a keystroke re-evaluate
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +54,10 @@ SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this m
 DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
+WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
+STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
+
+log = logging.getLogger(__name__)
 
 
 # --- the preview engine -----------------------------------------------------------------------
@@ -100,6 +105,8 @@ class Engine:
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     indexing: threading.Thread | None = None
     warming: threading.Thread | None = None
+    startup: threading.Thread | None = None
+    startup_stop: threading.Event = field(default_factory=threading.Event)
     # Runs, parsed entries and results: one preview at a time (they are CPU-bound anyway).
     lock: threading.RLock = field(default_factory=threading.RLock)
     docs: OrderedDict[int, Prepared] = field(default_factory=OrderedDict)
@@ -178,22 +185,63 @@ class Engine:
                 self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
             return got
 
+    def prepare(
+        self, item: CompiledItem, stop: threading.Event | None = None, pause: float = 0.0
+    ) -> bool:
+        """Read and parse ``item``'s candidate entries into the cache, ``WARM_SLICE`` at a
+        time, taking the run lock per slice only (a preview waits one slice at most) and
+        waiting ``pause`` s between slices (on ``stop``); False when ``stop`` was set."""
+        watermark = self.store.index_watermark()
+        with self.lock:
+            ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
+        for k in range(0, len(ids), WARM_SLICE):
+            if stop is not None and stop.is_set():
+                return False
+            with self.lock:
+                missing = [j for j in ids[k : k + WARM_SLICE] if j not in self.docs]
+                if missing:
+                    self._load(missing)
+            if pause and stop is not None:
+                stop.wait(pause)
+        return True
+
     def warm(self, wl: LoadedWatchlist, watch_id: str) -> None:
         """Start running the saved rule in the background (the editor page was opened:
-        its first preview comes at least one typing delay later). Only when the index is
+        its first preview comes at least one typing delay later), its candidate entries
+        parsed first so the keystrokes that follow find them. Only when the index is
         current (the preview builds it otherwise) and nothing else is warming up."""
         if self.warming is not None and self.warming.is_alive():
+            return
+        item = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
+        if item is None:
             return
 
         def work() -> None:
             try:
                 if self.store.unindexed() == 0:
+                    self.prepare(item)
                     self.run_saved(wl, watch_id)
             except Exception:  # a warm-up only: the preview reports its own errors
-                pass
+                log.debug("preview warm-up of %s failed", watch_id, exc_info=True)
 
         self.warming = threading.Thread(target=work, daemon=True, name="ui-preview-warm")
         self.warming.start()
+
+    def warm_all(self, wl: LoadedWatchlist, stop: threading.Event, pause: float) -> int:
+        """Run every watch item's saved rule once (the pages just started), in slices with
+        ``pause`` between them; how many items were warmed (fewer when ``stop`` was set).
+        Nothing when the index is behind (the first search or preview catches it up)."""
+        if self.store.unindexed() != 0:
+            return 0
+        done = 0
+        for item in wl.matcher.items:
+            if stop.is_set() or not self.prepare(item, stop, pause):
+                break
+            with self.lock:  # (a preview of the same rule may have run it meanwhile)
+                self.run_saved(wl, item.watch_id)
+            done += 1
+            stop.wait(pause)
+        return done
 
     def entry(self, entry_id: int) -> tuple[str, EntryData] | None:
         with self.lock:
@@ -214,6 +262,33 @@ def engine(store: Store) -> Engine:
         if got is None or got.store is not store:
             got = _ENGINES[id(store)] = Engine(store)
         return got
+
+
+def start_warmup(ctx: UIContext, pause: float = STARTUP_PAUSE) -> threading.Thread:
+    """Run every item's saved rule in a background thread when the pages start, so the
+    first preview of any item (and its adds/drops) is ready: small slices with a pause
+    between them, so the pages keep answering; stopped by ``ctx.close()``."""
+    eng = engine(ctx.store)
+    eng.startup_stop.set()  # (one start-up warm-up per store at a time)
+    stop = eng.startup_stop = threading.Event()
+
+    def work() -> None:
+        try:
+            n = eng.warm_all(ctx.watchlist(), stop, pause)
+            log.debug("preview warm-up: %d watch items", n)
+        except Exception:  # a warm-up only: a preview runs what it needs itself
+            log.debug("preview warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=work, daemon=True, name="ui-preview-startup")
+    eng.startup = thread
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(5)
+
+    ctx.on_close(close)
+    return thread
 
 
 # --- drafts -----------------------------------------------------------------------------------
@@ -477,6 +552,8 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
 
 
 def routes(ctx: UIContext) -> list[BaseRoute]:
+    start_warmup(ctx)
+
     def initial(watch_id: str | None, mode: str) -> dict[str, Any] | None:
         text = read_text(ctx)
         if watch_id is None:
