@@ -8,8 +8,10 @@ import html
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -641,3 +643,61 @@ def test_the_start_up_warm_up_never_blocks_a_preview_and_stops_with_the_pages(
     thread.join(30)
     assert not thread.is_alive()
     assert {k[1] for k in eng.saved} == {"voice"}  # (the page's own warm-up or preview)
+
+
+# --- previews that must read many entries first ----------------------------------------------
+
+
+def test_a_preview_with_many_entries_to_read_answers_counting_then_the_exact_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "DEFER_OVER", 1)  # two unread entries are "many" here
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    gate = threading.Event()
+    real = eng.prepare
+
+    def held(*args: Any, **kw: Any) -> bool:  # the background run waits for the test
+        if threading.current_thread().name == "ui-preview-run":
+            gate.wait(30)
+        return real(*args, **kw)
+
+    eng.prepare = held  # type: ignore[method-assign]
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    block, rev = _yaml_of(page), _revision(page)
+    if eng.warming is not None:
+        eng.warming.join(30)  # (the page's own warm-up ran the saved rule)
+    url = "/catalysts/api-broadening/edit/preview"
+    wide = block.replace('any: ["Muse Spark API", "Muse API"]', "any: [Muse]")
+    r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert r.status_code == 200
+    assert 'id="counting"' in r.text and 'hx-trigger="load delay:300ms"' in r.text
+    assert "count-matches" not in r.text
+    job = eng.job
+    assert job is not None and job.thread.is_alive()
+    # Another draft meanwhile: the background run is cancelled, this one answers at once.
+    narrow = block.replace('any: ["Muse Spark API", "Muse API"]', 'any: ["Muse Spark API"]')
+    r = c.post(url, data={"mode": "yaml", "yaml": narrow, "revision": rev})
+    assert _counts(r.text) == (1, 0, 0)
+    assert job.cancel.is_set()
+    gate.set()
+    job.thread.join(30)
+    assert not job.thread.is_alive()
+    # The wide draft again: counting until its run is done, then exact.
+    gate.clear()
+    r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert 'id="counting"' in r.text
+    gate.set()
+    for _ in range(200):
+        r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+        if 'id="counting"' not in r.text:
+            break
+    got = _counts(r.text)
+    editor._ENGINES.clear()
+    monkeypatch.setattr(editor, "DEFER_OVER", 10**9)
+    fresh = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert got == _counts(fresh.text) == (4, 3, 0)

@@ -54,6 +54,8 @@ SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this m
 DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
+DEFER_OVER = 1_500  # a preview that must first read more new entries than this is deferred
+ANSWER_WAIT = 0.2  # s a deferred preview's request waits for it before saying "counting"
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
 STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
 
@@ -97,6 +99,16 @@ class _Docs(Mapping[int, Prepared]):
 
 
 @dataclass
+class _Job:
+    """A preview run in the background: it had too many entries to read for one request."""
+
+    key: tuple[Any, ...]
+    thread: threading.Thread
+    cancel: threading.Event
+    todo: int  # entries it had to read
+
+
+@dataclass
 class Engine:
     """Per store: the index catch-up, parsed entries, what rule nodes matched (kept
     between keystrokes: ``backtest.RuleResults``) and the saved rules' results."""
@@ -115,6 +127,9 @@ class Engine:
         default_factory=OrderedDict
     )
     saved: dict[tuple[str, str, int], RuleRun] = field(default_factory=dict)
+    job: _Job | None = None
+    job_lock: threading.Lock = field(default_factory=threading.Lock)
+    universe_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def catch_up(self) -> int:
         with self.index_lock:
@@ -144,15 +159,73 @@ class Engine:
     def _candidates(self, item: CompiledItem, watermark: int) -> tuple[list[int], frozenset[int]]:
         q = index_query(item.query)
         key = (q, watermark)
-        got = self.universes.get(key)
-        if got is None:
-            ids = self.store.candidate_ids_for(q)
+        with self.universe_lock:
+            got = self.universes.get(key)
+            if got is not None:
+                self.universes.move_to_end(key)
+                return got
+        ids = self.store.candidate_ids_for(q)
+        with self.universe_lock:
             got = self.universes[key] = (ids, frozenset(ids))
             while len(self.universes) > UNIVERSES:
                 self.universes.popitem(last=False)
-        else:
-            self.universes.move_to_end(key)
         return got
+
+    def _unread(self, item: CompiledItem, watermark: int) -> int:
+        """How many of ``item``'s candidates are not parsed yet (read without the run lock)."""
+        ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
+        docs = self.docs
+        return sum(1 for i in ids if i not in docs)
+
+    def deferred(self, wl: LoadedWatchlist, watch_id: str | None, item: CompiledItem) -> int | None:
+        """None when the preview of ``item`` (and of the saved rule ``watch_id``) can run in
+        this request; else how many stored entries it must still read, which a background
+        run is doing (the request answers "counting" and asks again). A preview that must
+        read more than ``DEFER_OVER`` new entries (a cold process, a new word that widens
+        the candidates) is deferred so; a different draft cancels the deferred run (between
+        two slices of entries), the same draft waits for it ``ANSWER_WAIT`` s."""
+        watermark = self.store.index_watermark()
+        key = (wl.revision, watch_id, item, watermark)
+        with self.job_lock:
+            job = self.job
+            if job is not None and job.key == key:
+                job.thread.join(ANSWER_WAIT)
+                if job.thread.is_alive():
+                    return job.todo
+                self.job = None
+                return None
+            if job is not None:
+                job.cancel.set()
+                self.job = None
+            saved = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
+            todo = 0
+            if saved is not None and (wl.revision, watch_id, watermark) not in self.saved:
+                todo += self._unread(saved, watermark)
+            if item not in wl.matcher.items:
+                todo += self._unread(item, watermark)
+            if todo <= DEFER_OVER:
+                return None
+            cancel = threading.Event()
+
+            def work() -> None:
+                try:
+                    if saved is not None and watch_id is not None:
+                        if not self.prepare(saved, cancel):
+                            return
+                        self.run_saved(wl, watch_id)
+                    if self.prepare(item, cancel):
+                        self.run(item, watermark)
+                except Exception:  # the request that asks again runs it and reports
+                    log.debug("deferred preview failed", exc_info=True)
+
+            thread = threading.Thread(target=work, daemon=True, name="ui-preview-run")
+            self.job = _Job(key, thread, cancel, todo)
+            thread.start()
+            thread.join(ANSWER_WAIT)
+            if thread.is_alive():
+                return todo
+            self.job = None
+            return None
 
     def run(self, item: CompiledItem, watermark: int | None = None) -> RuleRun:
         """Every stored entry ``item`` matches (with its hits), through the index prefilter."""
@@ -521,6 +594,7 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         "draft": draft,
         "conflict": draft.revision != draft.current_revision,
         "indexing": None,
+        "counting": None,
     }
     if not draft.ok or draft.compiled is None or draft.new_id is None:
         return values
@@ -530,6 +604,10 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         values["indexing"] = behind
         return values
     wl = ctx.watchlist()
+    counting = eng.deferred(wl, watch_id, draft.compiled)
+    if counting is not None:
+        values["counting"] = counting
+        return values
     saved = eng.run_saved(wl, watch_id) if watch_id else None
     unchanged = saved is not None and draft.compiled in wl.matcher.items
     now = saved if saved is not None and unchanged else eng.run(draft.compiled)
