@@ -241,9 +241,12 @@ class Engine:
             for i in ids:  # most recently used last; the oldest go first
                 if i in self.docs:
                     self.docs.move_to_end(i)
-            while len(self.docs) > DOC_CACHE:
-                self.docs.popitem(last=False)
+            self._trim()
             return RuleRun(hits, len(ids), capped)
+
+    def _trim(self) -> None:
+        while len(self.docs) > DOC_CACHE:
+            self.docs.popitem(last=False)
 
     def run_saved(self, wl: LoadedWatchlist, watch_id: str) -> RuleRun | None:
         item = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
@@ -269,6 +272,8 @@ class Engine:
             ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
         for k in range(0, len(ids), WARM_SLICE):
             if stop is not None and stop.is_set():
+                with self.lock:  # (a run trims the cache after using it; nothing will)
+                    self._trim()
                 return False
             with self.lock:
                 missing = [j for j in ids[k : k + WARM_SLICE] if j not in self.docs]
