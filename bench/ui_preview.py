@@ -163,7 +163,9 @@ def main() -> int:
         process CPU until the result, deferred)."""
         w, cpu = time.perf_counter(), time.process_time()
         answer = None
+        polls = 0
         while True:
+            polls += 1
             if prof:
                 prof.enable()
             r = c.post(url, data=data)
@@ -177,7 +179,7 @@ def main() -> int:
                 break
             time.sleep(0.3)
         result = time.perf_counter() - w
-        times.append((answer, result, time.process_time() - cpu, result > answer))
+        times.append((answer, result, time.process_time() - cpu, polls > 1))
         m = re.search(r'id="count-matches">(\d+)<', r.text)
         if m is None:
             raise SystemExit(f"{url}: no match count in the preview\n{r.text[:3000]}")
