@@ -54,8 +54,8 @@ SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this m
 DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
-DEFER_OVER = 1_000  # a preview that must first read more new entries than this is deferred
-ANSWER_WAIT = 0.1  # s a deferred preview's request waits for it before saying "counting"
+DEFER_OVER = 500  # a preview that must first read more new entries than this is deferred
+ANSWER_WAIT = 0.05  # s a deferred preview's request waits for it before saying "counting"
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
 STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
 
