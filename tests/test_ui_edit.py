@@ -701,3 +701,27 @@ def test_a_preview_with_many_entries_to_read_answers_counting_then_the_exact_cou
     monkeypatch.setattr(editor, "DEFER_OVER", 10**9)
     fresh = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
     assert got == _counts(fresh.text) == (4, 3, 0)
+
+
+def test_the_start_up_warm_up_waits_for_the_pages_to_be_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from monitor.ui import editor
+
+    ui = _warm_store(tmp_path)
+    # ctx.db counts the pages' blocking work in flight
+    inside = asyncio.run(ui.ctx.db(ui.ctx.idle_for))
+    assert inside == 0.0 and ui.ctx.idle_for() > 0.0
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    quiet = threading.Event()
+    monkeypatch.setattr(ui.ctx, "idle_for", lambda: 10.0 if quiet.is_set() else 0.0)
+    thread = editor.start_warmup(ui.ctx, pause=0)
+    thread.join(0.5)
+    assert thread.is_alive() and not eng.docs and not eng.saved  # the pages are busy
+    quiet.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert {k[1] for k in eng.saved} == {"api-broadening", "glasses-rollout", "voice"}

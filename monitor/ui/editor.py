@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,7 @@ DEFER_OVER = 500  # a preview that must first read more new entries than this is
 ANSWER_WAIT = 0.05  # s a deferred preview's request waits for it before saying "counting"
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
 STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
+STARTUP_IDLE = 0.25  # s without page work before each slice of the start-up warm-up
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,11 @@ class Engine:
             return got
 
     def prepare(
-        self, item: CompiledItem, stop: threading.Event | None = None, pause: float = 0.0
+        self,
+        item: CompiledItem,
+        stop: threading.Event | None = None,
+        pause: float = 0.0,
+        before: Callable[[], None] | None = None,
     ) -> bool:
         """Read and parse ``item``'s candidate entries into the cache, ``WARM_SLICE`` at a
         time, taking the run lock per slice only (a preview waits one slice at most) and
@@ -271,6 +276,8 @@ class Engine:
         with self.lock:
             ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
         for k in range(0, len(ids), WARM_SLICE):
+            if before is not None:
+                before()
             if stop is not None and stop.is_set():
                 with self.lock:  # (a run trims the cache after using it; nothing will)
                     self._trim()
@@ -305,7 +312,13 @@ class Engine:
         self.warming = threading.Thread(target=work, daemon=True, name="ui-preview-warm")
         self.warming.start()
 
-    def warm_all(self, wl: LoadedWatchlist, stop: threading.Event, pause: float) -> int:
+    def warm_all(
+        self,
+        wl: LoadedWatchlist,
+        stop: threading.Event,
+        pause: float,
+        before: Callable[[], None] | None = None,
+    ) -> int:
         """Run every watch item's saved rule once (the pages just started), in slices with
         ``pause`` between them; how many items were warmed (fewer when ``stop`` was set).
         Nothing when the index is behind (the first search or preview catches it up)."""
@@ -313,8 +326,10 @@ class Engine:
             return 0
         done = 0
         for item in wl.matcher.items:
-            if stop.is_set() or not self.prepare(item, stop, pause):
+            if stop.is_set() or not self.prepare(item, stop, pause, before):
                 break
+            if before is not None:
+                before()
             with self.lock:  # (a preview of the same rule may have run it meanwhile)
                 self.run_saved(wl, item.watch_id)
             done += 1
@@ -345,14 +360,20 @@ def engine(store: Store) -> Engine:
 def start_warmup(ctx: UIContext, pause: float = STARTUP_PAUSE) -> threading.Thread:
     """Run every item's saved rule in a background thread when the pages start, so the
     first preview of any item (and its adds/drops) is ready: small slices with a pause
-    between them, so the pages keep answering; stopped by ``ctx.close()``."""
+    between them, each only once the pages have had no blocking work in flight for
+    ``STARTUP_IDLE`` s (``ctx.idle_for``), so the pages keep answering; stopped by
+    ``ctx.close()``."""
     eng = engine(ctx.store)
     eng.startup_stop.set()  # (one start-up warm-up per store at a time)
     stop = eng.startup_stop = threading.Event()
 
+    def idle() -> None:  # the pages first: wait until they have been idle a moment
+        while not stop.is_set() and ctx.idle_for() < STARTUP_IDLE:
+            stop.wait(STARTUP_IDLE)
+
     def work() -> None:
         try:
-            n = eng.warm_all(ctx.watchlist(), stop, pause)
+            n = eng.warm_all(ctx.watchlist(), stop, pause, idle)
             log.debug("preview warm-up: %d watch items", n)
         except Exception:  # a warm-up only: a preview runs what it needs itself
             log.debug("preview warm-up failed", exc_info=True)
