@@ -8,8 +8,10 @@ import html
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -19,7 +21,7 @@ from monitor.backtest import run_backtest, update_index
 from monitor.watchlist import load_watchlist
 from monitor.watchlist_edit import find_block, revision_of, splice_item, watch_blocks
 from tests.support import FeedFile, Item
-from tests.ui_edit_support import WATCHLIST, edit_app, entry, seed
+from tests.ui_edit_support import WATCHLIST, EditApp, edit_app, entry, seed
 from tests.ui_support import client
 
 TOKEN = "edit-token"
@@ -560,3 +562,166 @@ def test_a_far_behind_index_is_built_in_the_background_and_the_preview_waits(
     eng.indexing.join(30)
     r = c.post("/catalysts/api-broadening/edit/preview", data=data)
     assert '<span id="count-matches">2</span>' in r.text
+
+
+# --- the start-up warm-up ------------------------------------------------------------------
+
+
+def _warm_store(tmp_path: Path) -> EditApp:
+    ui = edit_app(tmp_path)
+    seed(
+        ui.store,
+        [
+            entry(1, "Muse Spark API opens to everyone"),
+            entry(2, "Muse API in private preview"),
+            entry(3, "Ray-Ban Meta glasses get Muse"),
+            entry(4, "Muse voice mode launches"),
+            entry(5, "Ray-Ban Meta and Muse, says Bellamy"),
+            entry(6, "Unrelated weather report"),
+        ],
+    )
+    update_index(ui.store)
+    return ui
+
+
+def test_the_start_up_warm_up_runs_every_saved_rule_as_the_preview_would(
+    tmp_path: Path,
+) -> None:
+    from monitor.ui import editor
+
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    assert not eng.saved and not eng.docs
+    editor.start_warmup(ui.ctx, pause=0).join(30)
+    wl = load_watchlist(ui.path)
+    watermark = ui.store.index_watermark()
+    assert watermark == 6
+    assert {k[1] for k in eng.saved} == {"api-broadening", "glasses-rollout", "voice"}
+    for item in wl.matcher.items:
+        run = eng.saved[(wl.revision, item.watch_id, watermark)]
+        live = run_backtest(ui.store, item, wl.matcher, None)
+        assert sorted(run.hits) == sorted(live.hits), item.watch_id
+    assert sorted(eng.docs) == [1, 2, 3, 4, 5]  # every candidate parsed, not entry 6
+    # The preview finds the warm result: nothing is read or parsed again.
+    loads: list[int] = []
+    real = eng._load
+    eng._load = lambda ids: (loads.extend(ids), real(ids))[1]  # type: ignore[method-assign]
+    c = client(ui.app)
+    page = c.get("/catalysts/glasses-rollout/edit?mode=yaml").text
+    if eng.warming is not None:
+        eng.warming.join(30)
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/glasses-rollout/edit/preview", data=data)
+    assert _counts(r.text) == (1, 0, 0)
+    assert loads == []
+
+
+def test_the_start_up_warm_up_never_blocks_a_preview_and_stops_with_the_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "WARM_SLICE", 1)
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    # One entry, then a long pause: the warm-up is mid-way when the preview comes.
+    thread = editor.start_warmup(ui.ctx, pause=600)
+    while not eng.docs:
+        thread.join(0.05)
+    assert thread.is_alive() and len(eng.docs) == 1 and not eng.saved
+    c = client(ui.app)
+    page = c.get("/catalysts/voice/edit?mode=yaml").text
+    if eng.warming is not None:
+        eng.warming.join(30)
+    data = {"mode": "yaml", "yaml": _yaml_of(page), "revision": _revision(page)}
+    r = c.post("/catalysts/voice/edit/preview", data=data)
+    assert _counts(r.text) == (1, 0, 0)  # answered while the warm-up still waits
+    assert thread.is_alive()
+    ui.ctx.close()  # the pages stop: so does the warm-up, at once
+    thread.join(30)
+    assert not thread.is_alive()
+    assert {k[1] for k in eng.saved} == {"voice"}  # (the page's own warm-up or preview)
+
+
+# --- previews that must read many entries first ----------------------------------------------
+
+
+def test_a_preview_with_many_entries_to_read_answers_counting_then_the_exact_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "DEFER_OVER", 1)  # two unread entries are "many" here
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    gate = threading.Event()
+    real = eng.prepare
+
+    def held(*args: Any, **kw: Any) -> bool:  # the background run waits for the test
+        if threading.current_thread().name == "ui-preview-run":
+            gate.wait(30)
+        return real(*args, **kw)
+
+    eng.prepare = held  # type: ignore[method-assign]
+    c = client(ui.app)
+    page = c.get("/catalysts/api-broadening/edit?mode=yaml").text
+    block, rev = _yaml_of(page), _revision(page)
+    if eng.warming is not None:
+        eng.warming.join(30)  # (the page's own warm-up ran the saved rule)
+    url = "/catalysts/api-broadening/edit/preview"
+    wide = block.replace('any: ["Muse Spark API", "Muse API"]', "any: [Muse]")
+    r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert r.status_code == 200
+    assert 'id="counting"' in r.text and 'hx-trigger="load delay:300ms"' in r.text
+    assert "count-matches" not in r.text
+    job = eng.job
+    assert job is not None and job.thread.is_alive()
+    # Another draft meanwhile: the background run is cancelled, this one answers at once.
+    narrow = block.replace('any: ["Muse Spark API", "Muse API"]', 'any: ["Muse Spark API"]')
+    r = c.post(url, data={"mode": "yaml", "yaml": narrow, "revision": rev})
+    assert _counts(r.text) == (1, 0, 0)
+    assert job.cancel.is_set()
+    gate.set()
+    job.thread.join(30)
+    assert not job.thread.is_alive()
+    # The wide draft again: counting until its run is done, then exact.
+    gate.clear()
+    r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert 'id="counting"' in r.text
+    gate.set()
+    for _ in range(200):
+        r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+        if 'id="counting"' not in r.text:
+            break
+    got = _counts(r.text)
+    editor._ENGINES.clear()
+    monkeypatch.setattr(editor, "DEFER_OVER", 10**9)
+    fresh = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
+    assert got == _counts(fresh.text) == (4, 3, 0)
+
+
+def test_the_start_up_warm_up_waits_for_the_pages_to_be_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from monitor.ui import editor
+
+    ui = _warm_store(tmp_path)
+    # ctx.db counts the pages' blocking work in flight
+    inside = asyncio.run(ui.ctx.db(ui.ctx.idle_for))
+    assert inside == 0.0 and ui.ctx.idle_for() > 0.0
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    quiet = threading.Event()
+    monkeypatch.setattr(ui.ctx, "idle_for", lambda: 10.0 if quiet.is_set() else 0.0)
+    thread = editor.start_warmup(ui.ctx, pause=0)
+    thread.join(0.5)
+    assert thread.is_alive() and not eng.docs and not eng.saved  # the pages are busy
+    quiet.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert {k[1] for k in eng.saved} == {"api-broadening", "glasses-rollout", "voice"}

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,10 @@ class UIContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     load_error: str | None = field(default=None, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
+    # Blocking work of the pages in flight (``db``) and when the last one ended: background
+    # warm-ups wait for the pages to be idle (``idle_for``).
+    _busy: int = field(default=0, init=False, repr=False)
+    _last_busy: float = field(default=0.0, init=False, repr=False)
 
     @classmethod
     def start(cls, store: Store, wl: LoadedWatchlist, **kw: Any) -> UIContext:
@@ -96,7 +101,18 @@ class UIContext:
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store call off the event loop (the daemon polls on the same loop)."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        self._busy += 1  # (on the event loop only)
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        finally:
+            self._busy -= 1
+            self._last_busy = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds since the pages last had blocking work in flight (0 while they have)."""
+        if self._busy:
+            return 0.0
+        return time.monotonic() - self._last_busy
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -16,9 +16,10 @@ keeps parsed entries (``match.Doc``) between keystrokes: a keystroke re-evaluate
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,13 @@ SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this m
 DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
+DEFER_OVER = 500  # a preview that must first read more new entries than this is deferred
+ANSWER_WAIT = 0.05  # s a deferred preview's request waits for it before saying "counting"
+WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
+STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
+STARTUP_IDLE = 0.25  # s without page work before each slice of the start-up warm-up
+
+log = logging.getLogger(__name__)
 
 
 # --- the preview engine -----------------------------------------------------------------------
@@ -92,6 +100,16 @@ class _Docs(Mapping[int, Prepared]):
 
 
 @dataclass
+class _Job:
+    """A preview run in the background: it had too many entries to read for one request."""
+
+    key: tuple[Any, ...]
+    thread: threading.Thread
+    cancel: threading.Event
+    todo: int  # entries it had to read
+
+
+@dataclass
 class Engine:
     """Per store: the index catch-up, parsed entries, what rule nodes matched (kept
     between keystrokes: ``backtest.RuleResults``) and the saved rules' results."""
@@ -100,6 +118,8 @@ class Engine:
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     indexing: threading.Thread | None = None
     warming: threading.Thread | None = None
+    startup: threading.Thread | None = None
+    startup_stop: threading.Event = field(default_factory=threading.Event)
     # Runs, parsed entries and results: one preview at a time (they are CPU-bound anyway).
     lock: threading.RLock = field(default_factory=threading.RLock)
     docs: OrderedDict[int, Prepared] = field(default_factory=OrderedDict)
@@ -108,6 +128,9 @@ class Engine:
         default_factory=OrderedDict
     )
     saved: dict[tuple[str, str, int], RuleRun] = field(default_factory=dict)
+    job: _Job | None = None
+    job_lock: threading.Lock = field(default_factory=threading.Lock)
+    universe_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def catch_up(self) -> int:
         with self.index_lock:
@@ -137,15 +160,73 @@ class Engine:
     def _candidates(self, item: CompiledItem, watermark: int) -> tuple[list[int], frozenset[int]]:
         q = index_query(item.query)
         key = (q, watermark)
-        got = self.universes.get(key)
-        if got is None:
-            ids = self.store.candidate_ids_for(q)
+        with self.universe_lock:
+            got = self.universes.get(key)
+            if got is not None:
+                self.universes.move_to_end(key)
+                return got
+        ids = self.store.candidate_ids_for(q)
+        with self.universe_lock:
             got = self.universes[key] = (ids, frozenset(ids))
             while len(self.universes) > UNIVERSES:
                 self.universes.popitem(last=False)
-        else:
-            self.universes.move_to_end(key)
         return got
+
+    def _unread(self, item: CompiledItem, watermark: int) -> int:
+        """How many of ``item``'s candidates are not parsed yet (read without the run lock)."""
+        ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
+        docs = self.docs
+        return sum(1 for i in ids if i not in docs)
+
+    def deferred(self, wl: LoadedWatchlist, watch_id: str | None, item: CompiledItem) -> int | None:
+        """None when the preview of ``item`` (and of the saved rule ``watch_id``) can run in
+        this request; else how many stored entries it must still read, which a background
+        run is doing (the request answers "counting" and asks again). A preview that must
+        read more than ``DEFER_OVER`` new entries (a cold process, a new word that widens
+        the candidates) is deferred so; a different draft cancels the deferred run (between
+        two slices of entries), the same draft waits for it ``ANSWER_WAIT`` s."""
+        watermark = self.store.index_watermark()
+        key = (wl.revision, watch_id, item, watermark)
+        with self.job_lock:
+            job = self.job
+            if job is not None and job.key == key:
+                job.thread.join(ANSWER_WAIT)
+                if job.thread.is_alive():
+                    return job.todo
+                self.job = None
+                return None
+            if job is not None:
+                job.cancel.set()
+                self.job = None
+            saved = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
+            todo = 0
+            if saved is not None and (wl.revision, watch_id, watermark) not in self.saved:
+                todo += self._unread(saved, watermark)
+            if item not in wl.matcher.items:
+                todo += self._unread(item, watermark)
+            if todo <= DEFER_OVER:
+                return None
+            cancel = threading.Event()
+
+            def work() -> None:
+                try:
+                    if saved is not None and watch_id is not None:
+                        if not self.prepare(saved, cancel):
+                            return
+                        self.run_saved(wl, watch_id)
+                    if self.prepare(item, cancel):
+                        self.run(item, watermark)
+                except Exception:  # the request that asks again runs it and reports
+                    log.debug("deferred preview failed", exc_info=True)
+
+            thread = threading.Thread(target=work, daemon=True, name="ui-preview-run")
+            self.job = _Job(key, thread, cancel, todo)
+            thread.start()
+            thread.join(ANSWER_WAIT)
+            if thread.is_alive():
+                return todo
+            self.job = None
+            return None
 
     def run(self, item: CompiledItem, watermark: int | None = None) -> RuleRun:
         """Every stored entry ``item`` matches (with its hits), through the index prefilter."""
@@ -161,9 +242,12 @@ class Engine:
             for i in ids:  # most recently used last; the oldest go first
                 if i in self.docs:
                     self.docs.move_to_end(i)
-            while len(self.docs) > DOC_CACHE:
-                self.docs.popitem(last=False)
+            self._trim()
             return RuleRun(hits, len(ids), capped)
+
+    def _trim(self) -> None:
+        while len(self.docs) > DOC_CACHE:
+            self.docs.popitem(last=False)
 
     def run_saved(self, wl: LoadedWatchlist, watch_id: str) -> RuleRun | None:
         item = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
@@ -178,22 +262,79 @@ class Engine:
                 self.saved = {key: got, **{k: v for k, v in list(self.saved.items())[:15]}}
             return got
 
+    def prepare(
+        self,
+        item: CompiledItem,
+        stop: threading.Event | None = None,
+        pause: float = 0.0,
+        before: Callable[[], None] | None = None,
+    ) -> bool:
+        """Read and parse ``item``'s candidate entries into the cache, ``WARM_SLICE`` at a
+        time, taking the run lock per slice only (a preview waits one slice at most) and
+        waiting ``pause`` s between slices (on ``stop``); False when ``stop`` was set."""
+        watermark = self.store.index_watermark()
+        with self.lock:
+            ids = self._candidates(item, watermark)[0][-SCAN_CAP:]
+        for k in range(0, len(ids), WARM_SLICE):
+            if before is not None:
+                before()
+            if stop is not None and stop.is_set():
+                with self.lock:  # (a run trims the cache after using it; nothing will)
+                    self._trim()
+                return False
+            with self.lock:
+                missing = [j for j in ids[k : k + WARM_SLICE] if j not in self.docs]
+                if missing:
+                    self._load(missing)
+            if pause and stop is not None:
+                stop.wait(pause)
+        return True
+
     def warm(self, wl: LoadedWatchlist, watch_id: str) -> None:
         """Start running the saved rule in the background (the editor page was opened:
-        its first preview comes at least one typing delay later). Only when the index is
+        its first preview comes at least one typing delay later), its candidate entries
+        parsed first so the keystrokes that follow find them. Only when the index is
         current (the preview builds it otherwise) and nothing else is warming up."""
         if self.warming is not None and self.warming.is_alive():
+            return
+        item = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
+        if item is None:
             return
 
         def work() -> None:
             try:
                 if self.store.unindexed() == 0:
+                    self.prepare(item)
                     self.run_saved(wl, watch_id)
             except Exception:  # a warm-up only: the preview reports its own errors
-                pass
+                log.debug("preview warm-up of %s failed", watch_id, exc_info=True)
 
         self.warming = threading.Thread(target=work, daemon=True, name="ui-preview-warm")
         self.warming.start()
+
+    def warm_all(
+        self,
+        wl: LoadedWatchlist,
+        stop: threading.Event,
+        pause: float,
+        before: Callable[[], None] | None = None,
+    ) -> int:
+        """Run every watch item's saved rule once (the pages just started), in slices with
+        ``pause`` between them; how many items were warmed (fewer when ``stop`` was set).
+        Nothing when the index is behind (the first search or preview catches it up)."""
+        if self.store.unindexed() != 0:
+            return 0
+        done = 0
+        for item in wl.matcher.items:
+            if stop.is_set() or not self.prepare(item, stop, pause, before):
+                break
+            if before is not None:
+                before()
+            with self.lock:  # (a preview of the same rule may have run it meanwhile)
+                self.run_saved(wl, item.watch_id)
+            done += 1
+            stop.wait(pause)
+        return done
 
     def entry(self, entry_id: int) -> tuple[str, EntryData] | None:
         with self.lock:
@@ -214,6 +355,39 @@ def engine(store: Store) -> Engine:
         if got is None or got.store is not store:
             got = _ENGINES[id(store)] = Engine(store)
         return got
+
+
+def start_warmup(ctx: UIContext, pause: float = STARTUP_PAUSE) -> threading.Thread:
+    """Run every item's saved rule in a background thread when the pages start, so the
+    first preview of any item (and its adds/drops) is ready: small slices with a pause
+    between them, each only once the pages have had no blocking work in flight for
+    ``STARTUP_IDLE`` s (``ctx.idle_for``), so the pages keep answering; stopped by
+    ``ctx.close()``."""
+    eng = engine(ctx.store)
+    eng.startup_stop.set()  # (one start-up warm-up per store at a time)
+    stop = eng.startup_stop = threading.Event()
+
+    def idle() -> None:  # the pages first: wait until they have been idle a moment
+        while not stop.is_set() and ctx.idle_for() < STARTUP_IDLE:
+            stop.wait(STARTUP_IDLE)
+
+    def work() -> None:
+        try:
+            n = eng.warm_all(ctx.watchlist(), stop, pause, idle)
+            log.debug("preview warm-up: %d watch items", n)
+        except Exception:  # a warm-up only: a preview runs what it needs itself
+            log.debug("preview warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=work, daemon=True, name="ui-preview-startup")
+    eng.startup = thread
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(5)
+
+    ctx.on_close(close)
+    return thread
 
 
 # --- drafts -----------------------------------------------------------------------------------
@@ -446,6 +620,7 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         "draft": draft,
         "conflict": draft.revision != draft.current_revision,
         "indexing": None,
+        "counting": None,
     }
     if not draft.ok or draft.compiled is None or draft.new_id is None:
         return values
@@ -455,6 +630,10 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         values["indexing"] = behind
         return values
     wl = ctx.watchlist()
+    counting = eng.deferred(wl, watch_id, draft.compiled)
+    if counting is not None:
+        values["counting"] = counting
+        return values
     saved = eng.run_saved(wl, watch_id) if watch_id else None
     unchanged = saved is not None and draft.compiled in wl.matcher.items
     now = saved if saved is not None and unchanged else eng.run(draft.compiled)
@@ -477,6 +656,8 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
 
 
 def routes(ctx: UIContext) -> list[BaseRoute]:
+    start_warmup(ctx)
+
     def initial(watch_id: str | None, mode: str) -> dict[str, Any] | None:
         text = read_text(ctx)
         if watch_id is None:
