@@ -14,12 +14,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.cli import main
 from monitor.types import CatalystState, EntryData, FeedSpec, FeedUpdate, IncomingEntry, MatchResult
 from monitor.ui.context import UIContext
+from tests.test_ui_browser import browser  # noqa: F401 (fixture)
 from tests.ui_support import UIApp, client, ui_app
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -696,28 +698,21 @@ def test_the_worker_reads_both_databases(db_url: str) -> None:
         store.close()
 
 
-def test_a_browser_sees_the_stories_fill_in(ua: UIApp, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_browser_sees_the_stories_fill_in(
+    ua: UIApp,
+    monkeypatch: pytest.MonkeyPatch,
+    browser: Any,  # noqa: F811 (test_ui_browser's fixture: Debian's chromium, or fail in CI)
+) -> None:
     """The stories page's "counting…" section swaps itself for the stories (htmx
     ``hx-select``) in a real browser, once, without nesting a page in the page."""
     from monitor.ui import board
     from tests.ui_support import serve
 
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        message = "no /usr/bin/chromium: apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     monkeypatch.setattr(board, "SYNC_MATCHES", 2)
     seed_api(ua)
-    with serve(ua.app) as base, sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
+    with serve(ua.app) as base:
+        page = browser.new_page()
         try:
-            page = b.new_page()
             page.goto(f"{base}/catalysts/{API}")
             page.wait_for_selector("article.story", timeout=60_000)
             page.wait_for_function("document.querySelectorAll('article.story').length === 2")
@@ -727,4 +722,4 @@ def test_a_browser_sees_the_stories_fill_in(ua: UIApp, monkeypatch: pytest.Monke
             page.goto(base + "/")
             assert page.locator(f'#card-{API}[data-stories="2"]').count() == 1
         finally:
-            b.close()
+            page.close()
