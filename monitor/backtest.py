@@ -40,17 +40,44 @@ MATCH_BATCH = 1000
 class BacktestPort(Protocol):
     def index_watermark(self) -> int: ...
     def entries_after(self, after_id: int, limit: int) -> list[tuple[int, str, EntryData]]: ...
-    def add_to_index(self, rows: Sequence[tuple[int, str]]) -> None: ...
+    def add_to_index(self, rows: Sequence[tuple[int, str, str]]) -> None: ...
     def candidate_ids(self, tokens: Iterable[str] | None, since: datetime | None) -> list[int]: ...
     def entries_by_id(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData]]: ...
     def recorded_matches(self, watch_id: str, since: datetime | None) -> dict[int, int]: ...
     def labels(self, watch_id: str) -> dict[int, str]: ...
 
 
+def entry_fields(entry: EntryData, feed_id: str | None) -> dict[str, list[str]]:
+    """The entry's folded tokens per field, exactly as ``Doc.from_entry`` computes them."""
+    return {k: tokenize(v) for k, v in Doc.raw_fields(entry, feed_id).items()}
+
+
+# ``entry_fields`` as one string (``entry_tokens.fields``): "name\x1etok tok\x1fname\x1e...".
+# Tokens are runs of word characters: never a space or a control character.
+_FIELD, _NAME = "\x1f", "\x1e"
+
+
+def encode_fields(fields: Mapping[str, Sequence[str]]) -> str:
+    return _FIELD.join(f"{k}{_NAME}{' '.join(v)}" for k, v in fields.items())
+
+
+def decode_fields(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for part in text.split(_FIELD):
+        name, _, toks = part.partition(_NAME)
+        out[name] = toks.split(" ") if toks else []
+    return out
+
+
+def fields_text(fields: Mapping[str, Sequence[str]]) -> str:
+    """What the search index holds for an entry: every token of every field (the ones any
+    unscoped or scoped term reads: title, summary, categories, source, feed id)."""
+    return " ".join(tok for toks in fields.values() for tok in toks)
+
+
 def index_text(entry: EntryData, feed_id: str) -> str:
-    """What the search index holds for an entry: every token any unscoped or scoped term reads."""
-    parts = [entry.title, entry.summary, *entry.categories, entry.source or "", feed_id]
-    return " ".join(tok for p in parts for tok in tokenize(p))
+    """What the search index holds for an entry (``fields_text`` of its ``entry_fields``)."""
+    return fields_text(entry_fields(entry, feed_id))
 
 
 # A prefilter over the index: a token, ("prefix", token), ("phrase", (tokens, last is a
@@ -106,7 +133,11 @@ def update_index(
         batch = store.entries_after(after, size)
         if not batch:
             break
-        store.add_to_index([(i, index_text(e, f)) for i, f, e in batch])
+        rows = []
+        for i, f, e in batch:
+            fields = entry_fields(e, f)
+            rows.append((i, fields_text(fields), encode_fields(fields)))
+        store.add_to_index(rows)
         after = batch[-1][0]
         done += len(batch)
         if progress:
@@ -219,6 +250,12 @@ class PreviewDoc(Doc):
         doc = super().from_entry(entry, feed_id, folded=folded)
         doc._folded.clear()
         return doc
+
+    @classmethod
+    def from_tokens(cls, tokens: str, entry: EntryData, feed_id: str | None = None) -> Doc:
+        """The entry's Doc from its stored tokens (``encode_fields``): the same Doc as
+        ``from_entry`` without folding and tokenizing the text again."""
+        return cls(decode_fields(tokens), Doc.raw_fields(entry, feed_id), entry.link or "")
 
     @property
     def positions(self) -> dict[str, list[tuple[str, int]]]:

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor.types import EntryData
-from storage.models import EntryRow, LabelRow, MatchRow
+from storage.models import ENTRY_TOKENS, EntryRow, LabelRow, MatchRow
 
 T = TypeVar("T")
 _CHUNK = 500
@@ -53,9 +53,12 @@ class BacktestMixin:
 
         return self._run("reading entries", fn)
 
-    def add_to_index(self, rows: Sequence[tuple[int, str]]) -> None:
-        """Index (entry id, space-separated folded tokens) pairs; an entry already in the
-        index is left as it is (two processes may catch the index up at the same time)."""
+    def add_to_index(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Index (entry id, space-separated folded tokens, the tokens per field as
+        ``monitor.backtest.encode_fields`` writes them) triples: the search index row and
+        the entry's ``entry_tokens`` row (the rule editor's preview reads it instead of
+        tokenizing the entry again). An entry already indexed is left as it is (two
+        processes may catch the index up at the same time)."""
         if not rows:
             return
         sql = (
@@ -66,8 +69,17 @@ class BacktestMixin:
             else "INSERT INTO search_index (rowid, tokens) SELECT :id, :t "
             "WHERE NOT EXISTS (SELECT 1 FROM search_index WHERE rowid = :id)"
         )
-        params = [{"id": i, "t": t} for i, t in rows]
-        self._run("updating the search index", lambda s: s.execute(text(sql), params))
+        tokens_sql = (
+            "INSERT INTO entry_tokens (entry_id, fields) VALUES (:id, :f) "
+            "ON CONFLICT (entry_id) DO NOTHING"
+        )
+        params = [{"id": i, "t": t, "f": f} for i, t, f in rows]
+
+        def fn(s: Session) -> None:
+            s.execute(text(sql), params)
+            s.execute(text(tokens_sql), params)
+
+        self._run("updating the search index", fn)
 
     def candidate_ids(self, tokens: Iterable[str] | None, since: datetime | None) -> list[int]:
         """Ids of entries (first seen since ``since``) containing one of ``tokens``.
@@ -130,6 +142,46 @@ class BacktestMixin:
                         EntryData(
                             r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7], None, r[8], r[9]
                         ),
+                    )
+                    for r in s.execute(q)
+                )
+            return sorted(out, key=lambda x: x[0])
+
+        return self._run("reading entries", fn)
+
+    def preview_entries(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData, str | None]]:
+        """``entries_by_id`` with each entry's stored tokens (``entry_tokens.fields``;
+        None for an entry indexed before they were kept, or pruned since)."""
+        cols = (
+            EntryRow.id,
+            EntryRow.feed_id,
+            EntryRow.guid,
+            EntryRow.link,
+            EntryRow.title,
+            EntryRow.summary,
+            EntryRow.categories,
+            EntryRow.published,
+            EntryRow.author,
+            EntryRow.source,
+            ENTRY_TOKENS.c.fields,
+        )
+
+        def fn(s: Session) -> list[tuple[int, str, EntryData, str | None]]:
+            out: list[tuple[int, str, EntryData, str | None]] = []
+            for i in range(0, len(ids), _CHUNK):
+                q = (
+                    select(*cols)
+                    .outerjoin(ENTRY_TOKENS, ENTRY_TOKENS.c.entry_id == EntryRow.id)
+                    .where(EntryRow.id.in_(ids[i : i + _CHUNK]))
+                )
+                out.extend(
+                    (
+                        r[0],
+                        r[1],
+                        EntryData(
+                            r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7], None, r[8], r[9]
+                        ),
+                        r[10],
                     )
                     for r in s.execute(q)
                 )

@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
+    table,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -305,3 +307,9 @@ class AlertLogRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     delivery_id: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Each indexed entry's folded tokens per field, as ``monitor.backtest.encode_fields`` writes
+# them (migration 0008): the rule editor's preview reads them instead of tokenizing again.
+# Not mapped (like the search index it is written with): created by its migration.
+ENTRY_TOKENS = table("entry_tokens", column("entry_id", Integer), column("fields", Text))

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, func, or_, select, text, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.types import Delivery
 from storage.engine import sqlite_path
 from storage.models import (
+    ENTRY_TOKENS,
     AttemptRow,
     DeliveryMatchRow,
     DeliveryRow,
@@ -227,6 +228,8 @@ class OpsMixin:
                 .values(link=None)
                 .execution_options(synchronize_session=False)
             )
+            # The tokens kept for the rule editor's preview are the entry's text too.
+            s.execute(delete(ENTRY_TOKENS).where(ENTRY_TOKENS.c.entry_id.in_(ids)))
             return len(ids)
 
         total = 0

@@ -128,7 +128,8 @@ def test_preview_rule_results_equal_the_live_matcher_across_drafts(
     hits ``item_hits`` gives, in the same order, and the entries the live matcher matches."""
     for store in stored:
         results = RuleResults(max_nodes=12)  # small: evicting nodes must not change results
-        docs = {i: (f, e, PreviewDoc.from_entry(e, f)) for i, f, e in store.entries_by_id(
+        # The docs as the editor builds them: from the tokens the index keeps per entry.
+        docs = {i: (f, e, PreviewDoc.from_tokens(t, e, f)) for i, f, e, t in store.preview_entries(
             store.candidate_ids_for(None))}  # fmt: skip
         for k, query in enumerate(queries):
             item = _item(query, k)

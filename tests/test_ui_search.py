@@ -68,7 +68,7 @@ def test_the_index_catches_up_a_bounded_step_at_a_time_and_never_twice(db_url: s
     """``update_index(store, limit=N)`` (what the daemon calls after a poll cycle) indexes
     at most N entries, oldest first; indexing an entry again changes nothing (the daemon
     and ``monitor web`` may both catch up at once)."""
-    from monitor.backtest import index_text
+    from monitor.backtest import encode_fields, entry_fields, index_text
 
     s = _store(db_url, n=45)
     try:
@@ -81,7 +81,9 @@ def test_the_index_catches_up_a_bounded_step_at_a_time_and_never_twice(db_url: s
         assert steps == [15, 15, 9] and update_index(s, limit=15) == 0
         assert s.search_entries(parse_words("muse"), 20, 0).total == 48
         again = s.entries_by_id(s.candidate_ids_for(None))
-        s.add_to_index([(i, index_text(e, f)) for i, f, e in again])  # a second process
+        s.add_to_index(  # a second process
+            [(i, index_text(e, f), encode_fields(entry_fields(e, f))) for i, f, e in again]
+        )
         assert s.search_entries(parse_words("muse"), 100, 0).total == 48
         ids = [h.entry_id for h in s.search_entries(parse_words("muse"), 100, 0).hits]
         assert len(ids) == len(set(ids)) == 48

@@ -151,11 +151,17 @@ class Engine:
         return missing
 
     def _load(self, ids: Sequence[int]) -> None:
-        """Read and parse these entries into the cache (which keeps the newest DOC_CACHE)."""
+        """Read these entries with their stored tokens into the cache (which keeps the
+        newest DOC_CACHE); an entry without stored tokens is tokenized here."""
         docs = self.docs
         for k in range(0, len(ids), 1000):
-            for i, feed_id, entry in self.store.entries_by_id(ids[k : k + 1000]):
-                docs[i] = (feed_id, entry, PreviewDoc.from_entry(entry, feed_id))
+            for i, feed_id, entry, tokens in self.store.preview_entries(ids[k : k + 1000]):
+                doc = (
+                    PreviewDoc.from_entry(entry, feed_id)
+                    if tokens is None  # (indexed before the tokens were kept)
+                    else PreviewDoc.from_tokens(tokens, entry, feed_id)
+                )
+                docs[i] = (feed_id, entry, doc)
 
     def _candidates(self, item: CompiledItem, watermark: int) -> tuple[list[int], frozenset[int]]:
         q = index_query(item.query)
