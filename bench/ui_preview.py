@@ -25,7 +25,7 @@ case ``--reps`` times, in this order:
 
 Prints a Markdown table: median and p95 (nearest rank: with 15 reps, the 15th) of the
 wall time until the answer and until the counts (a preview with many entries to read
-first answers "counting" and the page asks again 300 ms later: the bench does the same),
+first answers "counting" and the page asks again a moment later: the bench does the same),
 median CPU time of the process until the counts, how many reps were deferred, and the
 preview's match count. ``--profile
 FILE`` writes a cProfile of all the requests.
@@ -158,8 +158,8 @@ def main() -> int:
     rows: list[tuple[str, str, str, float, float, float, float, float, int]] = []
 
     def post(url: str, data: dict[str, str], times: list[tuple[float, float, float, bool]]) -> str:
-        """Post a preview; when it answers "counting" (deferred), ask again 300 ms later
-        as the page does, until the counts come. Records (answer wall, result wall,
+        """Post a preview; when it answers "counting" (deferred), ask again as long later
+        as the page does (its ``hx-trigger`` delay), until the counts come. Records (answer wall, result wall,
         process CPU until the result, deferred)."""
         w, cpu = time.perf_counter(), time.process_time()
         answer = None
@@ -177,7 +177,8 @@ def main() -> int:
                 raise SystemExit(f"{url}: {r.status_code}\n{r.text[:2000]}")
             if 'id="counting"' not in r.text:
                 break
-            time.sleep(0.3)
+            delay = re.search(r'id="counting"[^>]*hx-trigger="load delay:(\d+)ms"', r.text)
+            time.sleep(int(delay.group(1)) / 1000 if delay else 0.3)  # as the page asks again
         result = time.perf_counter() - w
         times.append((answer, result, time.process_time() - cpu, polls > 1))
         m = re.search(r'id="count-matches">(\d+)<', r.text)

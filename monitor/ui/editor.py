@@ -53,9 +53,10 @@ LIST_LIMIT = 20  # entries listed per group in the preview (the counts are exact
 SCAN_CAP = 20_000  # a rule with no indexable word is run over the newest this many entries
 DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
+RUNS = 8  # the last drafts' results kept (a "counting" answer's poll shows its run's)
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
-DEFER_OVER = 500  # a preview that must first read more new entries than this is deferred
-ANSWER_WAIT = 0.05  # s a deferred preview's request waits for it before saying "counting"
+ANSWER_WAIT = 0.15  # s a preview's request waits for its run before answering "counting"
+POLL_DELAY_MS = 150  # a "counting" answer asks again this long after it is shown
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
 STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
 STARTUP_IDLE = 0.25  # s without page work before each slice of the start-up warm-up
@@ -128,6 +129,7 @@ class Engine:
         default_factory=OrderedDict
     )
     saved: dict[tuple[str, str, int], RuleRun] = field(default_factory=dict)
+    runs: OrderedDict[tuple[CompiledItem, int], RuleRun] = field(default_factory=OrderedDict)
     job: _Job | None = None
     job_lock: threading.Lock = field(default_factory=threading.Lock)
     universe_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -185,12 +187,16 @@ class Engine:
         return sum(1 for i in ids if i not in docs)
 
     def deferred(self, wl: LoadedWatchlist, watch_id: str | None, item: CompiledItem) -> int | None:
-        """None when the preview of ``item`` (and of the saved rule ``watch_id``) can run in
-        this request; else how many stored entries it must still read, which a background
-        run is doing (the request answers "counting" and asks again). A preview that must
-        read more than ``DEFER_OVER`` new entries (a cold process, a new word that widens
-        the candidates) is deferred so; a different draft cancels the deferred run (between
-        two slices of entries), the same draft waits for it ``ANSWER_WAIT`` s."""
+        """None when the preview of ``item`` (and of the saved rule ``watch_id``) is ready
+        for this request to show; else how many stored entries its run must still read (0:
+        it is evaluating), and the request answers "counting" and asks again.
+
+        Every preview runs in a background thread (``ui-preview-run``) and the request
+        waits for it at most ``ANSWER_WAIT`` s, so a request never takes longer than that
+        plus rendering, however many entries a draft reads or evaluates (a cold process, a
+        new word that widens the candidates, a slow machine). The poll for the same draft
+        waits for that run again; a *different* draft cancels it (between two slices of
+        entries read) and gets its own. The counts shown are always exact."""
         watermark = self.store.index_watermark()
         key = (wl.revision, watch_id, item, watermark)
         with self.job_lock:
@@ -205,22 +211,24 @@ class Engine:
                 job.cancel.set()
                 self.job = None
             saved = next((i for i in wl.matcher.items if i.watch_id == watch_id), None)
+            need_saved = saved is not None and (wl.revision, watch_id, watermark) not in self.saved
+            need_draft = item not in wl.matcher.items and (item, watermark) not in self.runs
+            if not need_saved and not need_draft:
+                return None  # both runs are kept: nothing to wait for
             todo = 0
-            if saved is not None and (wl.revision, watch_id, watermark) not in self.saved:
+            if need_saved and saved is not None:
                 todo += self._unread(saved, watermark)
-            if item not in wl.matcher.items:
+            if need_draft:
                 todo += self._unread(item, watermark)
-            if todo <= DEFER_OVER:
-                return None
             cancel = threading.Event()
 
             def work() -> None:
                 try:
-                    if saved is not None and watch_id is not None:
+                    if need_saved and saved is not None and watch_id is not None:
                         if not self.prepare(saved, cancel):
                             return
                         self.run_saved(wl, watch_id)
-                    if self.prepare(item, cancel):
+                    if need_draft and self.prepare(item, cancel):
                         self.run(item, watermark)
                 except Exception:  # the request that asks again runs it and reports
                     log.debug("deferred preview failed", exc_info=True)
@@ -239,6 +247,10 @@ class Engine:
         if watermark is None:
             watermark = self.store.index_watermark()
         with self.lock:
+            got = self.runs.get((item, watermark))
+            if got is not None:  # (a background run of this draft just did it)
+                self.runs.move_to_end((item, watermark))
+                return got
             ids, universe = self._candidates(item, watermark)
             capped = len(ids) > SCAN_CAP
             if capped:
@@ -249,7 +261,10 @@ class Engine:
                 if i in self.docs:
                     self.docs.move_to_end(i)
             self._trim()
-            return RuleRun(hits, len(ids), capped)
+            run = self.runs[(item, watermark)] = RuleRun(hits, len(ids), capped)
+            while len(self.runs) > RUNS:
+                self.runs.popitem(last=False)
+            return run
 
     def _trim(self) -> None:
         while len(self.docs) > DOC_CACHE:
@@ -627,6 +642,7 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         "conflict": draft.revision != draft.current_revision,
         "indexing": None,
         "counting": None,
+        "poll_ms": POLL_DELAY_MS,
     }
     if not draft.ok or draft.compiled is None or draft.new_id is None:
         return values
