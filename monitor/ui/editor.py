@@ -10,8 +10,11 @@ rule over every stored entry: what the draft matches, what it adds and what it d
 ``ctx.on_saved()`` so the daemon reloads at once.
 
 The preview reads the backtest's search index with a finer prefilter than the backtest's
-(``backtest.index_query``), so it loads about as many entries as the rule matches, and
-keeps parsed entries (``match.Doc``) between keystrokes: a keystroke re-evaluates only.
+(``backtest.index_query``), so it loads about as many entries as the rule matches, builds
+their ``match.Doc`` from the tokens the index keeps per entry (``entry_tokens``: no folding
+or tokenizing again), and keeps them between keystrokes: a keystroke re-evaluates only.
+Each preview runs in a background thread; its request waits for it ``ANSWER_WAIT`` s at
+most, then answers "counting" and the page asks again, so no request waits on a heavy run.
 """
 
 from __future__ import annotations
@@ -102,12 +105,12 @@ class _Docs(Mapping[int, Prepared]):
 
 @dataclass
 class _Job:
-    """A preview run in the background: it had too many entries to read for one request."""
+    """A preview run in the background (its request answers "counting" until it is done)."""
 
     key: tuple[Any, ...]
     thread: threading.Thread
     cancel: threading.Event
-    todo: int  # entries it had to read
+    todo: int = 0  # entries it has to read (counted by the run itself: 0 until then)
 
 
 @dataclass
@@ -215,15 +218,12 @@ class Engine:
             need_draft = item not in wl.matcher.items and (item, watermark) not in self.runs
             if not need_saved and not need_draft:
                 return None  # both runs are kept: nothing to wait for
-            todo = 0
-            if need_saved and saved is not None:
-                todo += self._unread(saved, watermark)
-            if need_draft:
-                todo += self._unread(item, watermark)
             cancel = threading.Event()
 
             def work() -> None:
-                try:
+                try:  # (counted here, not in the request: the candidates are a query)
+                    todo = self._unread(saved, watermark) if need_saved and saved else 0
+                    mine.todo = todo + (self._unread(item, watermark) if need_draft else 0)
                     if need_saved and saved is not None and watch_id is not None:
                         if not self.prepare(saved, cancel):
                             return
@@ -234,11 +234,11 @@ class Engine:
                     log.debug("deferred preview failed", exc_info=True)
 
             thread = threading.Thread(target=work, daemon=True, name="ui-preview-run")
-            self.job = _Job(key, thread, cancel, todo)
+            mine = self.job = _Job(key, thread, cancel)
             thread.start()
             thread.join(ANSWER_WAIT)
             if thread.is_alive():
-                return todo
+                return mine.todo
             self.job = None
             return None
 
