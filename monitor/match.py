@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
@@ -226,21 +226,24 @@ class Doc:
     )
 
     def __init__(
-        self, fields: dict[str, list[str]], raw: dict[str, str] | None = None, link: str = ""
+        self,
+        fields: Mapping[str, Sequence[str]],
+        raw: dict[str, str] | None = None,
+        link: str = "",
     ) -> None:
         self.fields = fields
         self.raw = raw or {}
         self.link = link
         self._host: str | None = None
         self._folded: dict[str, str] = {}
-        self._positions: dict[str, list[tuple[str, int]]] | None = None
+        self._positions: Mapping[str, Sequence[tuple[str, int]]] | None = None
         self._sorted_vocab: list[str] | None = None
         # Every token of every field: the prefilter needs only this, so most entries (that
         # no watch item can match) never pay for the position index below.
         self.vocabulary: set[str] = set().union(*fields.values())
 
     @property
-    def positions(self) -> dict[str, list[tuple[str, int]]]:
+    def positions(self) -> Mapping[str, Sequence[tuple[str, int]]]:
         """token -> [(field, position)], built on first use; a phrase check starts here."""
         if self._positions is None:
             positions: dict[str, list[tuple[str, int]]] = {}

@@ -32,10 +32,14 @@ from tests.ui_edit_support import entry, seed
 
 
 def _same_doc(a: Doc, b: Doc) -> None:
-    assert b.fields == a.fields and list(b.fields) == list(a.fields)  # names in order
+    """The same words per field (names in order), text, link and positions (a PreviewDoc
+    keeps them as tuples, a Doc as lists)."""
+    assert [(k, list(v)) for k, v in b.fields.items()] == [
+        (k, list(v)) for k, v in a.fields.items()
+    ]
     assert b.raw == a.raw and b.link == a.link and b.vocabulary == a.vocabulary
     for tok in [*sorted(a.vocabulary), "absent"]:
-        assert b.positions.get(tok, ()) == a.positions.get(tok, ())
+        assert list(b.positions.get(tok, ())) == list(a.positions.get(tok, ()))
 
 
 def test_stored_tokens_give_the_doc_that_tokenizing_gives() -> None:
@@ -151,7 +155,7 @@ def test_the_preview_reads_stored_tokens_and_tokenizes_an_entry_without_them(
         eng = Engine(s)
         run = eng.run(CompiledItem("w", parse_query('muse AND (api OR "meta assistant")')))
         assert sorted(run.hits) == ids[:2]
-        assert run.hits[ids[1]] == [("muse", "title", 0, 1), ("meta assistant", "summary", 0, 2)]
+        assert run.hits[ids[1]] == (("muse", "title", 0, 1), ("meta assistant", "summary", 0, 2))
         feed_id, e, doc = eng.docs[ids[1]]
         _same_doc(Doc.from_entry(e, feed_id), doc)
     finally:

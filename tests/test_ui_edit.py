@@ -30,7 +30,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(autouse=True)
 def _previews_answer_when_done(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A preview's request waits for its run up to ``ANSWER_WAIT`` (0.15 s), then answers
+    """A preview's request waits for its run up to ``ANSWER_WAIT`` (0.12 s), then answers
     "counting" and the page asks again. These tests read the counts from one answer, so
     they wait as long as the run takes (on a loaded machine a tiny store's run may take
     longer than 0.15 s); the "counting" path has its own test below."""
@@ -626,6 +626,51 @@ def test_the_start_up_warm_up_runs_every_saved_rule_as_the_preview_would(
     r = c.post("/catalysts/glasses-rollout/edit/preview", data=data)
     assert _counts(r.text) == (1, 0, 0)
     assert loads == []
+
+
+def test_the_pages_shorten_the_gil_switch_interval(tmp_path: Path) -> None:
+    """Requests' threads wait for the GIL behind previews and warm-ups at most 1 ms a
+    time (not Python's default 5 ms): the pages set it when they start, never longer."""
+    from monitor.ui import editor
+
+    old = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        (tmp_path / "a").mkdir()
+        edit_app(tmp_path / "a")  # (builds the app: the editor's routes)
+        assert sys.getswitchinterval() == pytest.approx(editor.SWITCH_INTERVAL)
+        sys.setswitchinterval(0.0005)
+        (tmp_path / "b").mkdir()
+        edit_app(tmp_path / "b")
+        assert sys.getswitchinterval() == pytest.approx(0.0005)  # a shorter one is kept
+    finally:
+        sys.setswitchinterval(old)
+
+
+def test_the_start_up_warm_up_freezes_what_it_loaded_only_when_it_is_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After warming a large cache the warm-up takes what is alive out of the garbage
+    collector's full passes (``gc.freeze``, after a collection); a small one is left alone."""
+    import gc
+
+    from monitor.ui import editor
+
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    before = gc.get_freeze_count()
+    editor.start_warmup(ui.ctx, pause=0).join(30)
+    assert len(editor.engine(ui.store).docs) == 5 and gc.get_freeze_count() == before
+    monkeypatch.setattr(editor, "FREEZE_OVER", 5)
+    editor._ENGINES.clear()
+    try:
+        editor.start_warmup(ui.ctx, pause=0).join(30)
+        eng = editor.engine(ui.store)
+        assert len(eng.docs) == 5 and gc.get_freeze_count() > before
+        tracked = {id(o) for o in gc.get_objects()}  # (frozen objects are not listed)
+        assert not any(id(doc) in tracked for _, _, doc in eng.docs.values())
+    finally:
+        gc.unfreeze()
 
 
 def test_the_start_up_warm_up_never_blocks_a_preview_and_stops_with_the_pages(

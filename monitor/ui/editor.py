@@ -19,7 +19,9 @@ most, then answers "counting" and the page asks again, so no request waits on a 
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,11 +60,13 @@ DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 RUNS = 8  # the last drafts' results kept (a "counting" answer's poll shows its run's)
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
-ANSWER_WAIT = 0.15  # s a preview's request waits for its run before answering "counting"
+ANSWER_WAIT = 0.12  # s a preview's request waits for its run before answering "counting"
+SWITCH_INTERVAL = 0.001  # s, the GIL switch interval while the pages run (see ``routes``)
 POLL_DELAY_MS = 150  # a "counting" answer asks again this long after it is shown
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
 STARTUP_PAUSE = 0.03  # s between the start-up warm-up's slices: the pages come first
 STARTUP_IDLE = 0.25  # s without page work before each slice of the start-up warm-up
+FREEZE_OVER = 1_000  # parsed entries after the start-up warm-up from which gc.freeze() pays
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RuleRun:
-    hits: dict[int, list[Hit]]
+    hits: dict[int, tuple[Hit, ...]]
     scanned: int
     capped: bool
 
@@ -396,6 +400,15 @@ def start_warmup(ctx: UIContext, pause: float = STARTUP_PAUSE) -> threading.Thre
         try:
             n = eng.warm_all(ctx.watchlist(), stop, pause, idle)
             log.debug("preview warm-up: %d watch items", n)
+            idle()
+            if not stop.is_set() and len(eng.docs) >= FREEZE_OVER:
+                # What is alive now (the cached entries, the saved runs, the imports) stays:
+                # out of the garbage collector's full passes, which would otherwise walk
+                # it all again every few previews (~150-250 ms here, paused requests).
+                # Collected first, so no garbage is kept; entries the cache drops later are
+                # freed all the same (they hold no reference cycles).
+                gc.collect()
+                gc.freeze()
         except Exception:  # a warm-up only: a preview runs what it needs itself
             log.debug("preview warm-up failed", exc_info=True)
 
@@ -623,7 +636,7 @@ class Row:
     published: Any
 
 
-def _rows(eng: Engine, ids: list[int], found: dict[int, list[Hit]]) -> list[Row]:
+def _rows(eng: Engine, ids: list[int], found: Mapping[int, Sequence[Hit]]) -> list[Row]:
     rows = []
     for i in sorted(ids, reverse=True)[:LIST_LIMIT]:
         got = eng.entry(i)
@@ -678,6 +691,11 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
 
 
 def routes(ctx: UIContext) -> list[BaseRoute]:
+    # Previews and warm-ups are CPU-bound threads beside the requests' threads: each time
+    # a request's thread waits for the GIL (after every query, every hop to and from the
+    # event loop) it waits up to the switch interval, 5 ms by default; with one or two
+    # busy threads that added ~100 ms to a "counting" answer here (~35 ms at 1 ms).
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
     start_warmup(ctx)
 
     def initial(watch_id: str | None, mode: str) -> dict[str, Any] | None:
