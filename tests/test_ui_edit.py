@@ -736,7 +736,9 @@ def test_a_preview_whose_run_takes_long_answers_counting_then_the_exact_counts(
     t = time.perf_counter()
     r = c.post(url, data={"mode": "yaml", "yaml": wide, "revision": rev})
     assert r.status_code == 200 and time.perf_counter() - t < 10  # (the run is held 30 s)
-    assert 'id="counting"' in r.text and 'hx-trigger="load delay:150ms"' in r.text
+    assert (
+        'id="counting"' in r.text and f'hx-trigger="load delay:{editor.POLL_DELAY_MS}ms"' in r.text
+    )
     assert "count-matches" not in r.text
     job = eng.job
     assert job is not None and job.thread.is_alive()
