@@ -117,42 +117,18 @@ class BacktestMixin:
         return self._run("searching entries", fn)
 
     def entries_by_id(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData]]:
-        # Plain columns, not ORM objects: this loads every candidate of a backtest.
-        cols = (
-            EntryRow.id,
-            EntryRow.feed_id,
-            EntryRow.guid,
-            EntryRow.link,
-            EntryRow.title,
-            EntryRow.summary,
-            EntryRow.categories,
-            EntryRow.published,
-            EntryRow.author,
-            EntryRow.source,
-        )
-
-        def fn(s: Session) -> list[tuple[int, str, EntryData]]:
-            out: list[tuple[int, str, EntryData]] = []
-            for i in range(0, len(ids), _CHUNK):
-                q = select(*cols).where(EntryRow.id.in_(ids[i : i + _CHUNK]))
-                out.extend(
-                    (
-                        r[0],
-                        r[1],
-                        EntryData(
-                            r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7], None, r[8], r[9]
-                        ),
-                    )
-                    for r in s.execute(q)
-                )
-            return sorted(out, key=lambda x: x[0])
-
-        return self._run("reading entries", fn)
+        return [(i, f, e) for i, f, e, _ in self._entries(ids, tokens=False)]
 
     def preview_entries(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData, str | None]]:
         """``entries_by_id`` with each entry's stored tokens (``entry_tokens.fields``;
         None for an entry indexed before they were kept, or pruned since)."""
-        cols = (
+        return self._entries(ids, tokens=True)
+
+    def _entries(
+        self, ids: Sequence[int], *, tokens: bool
+    ) -> list[tuple[int, str, EntryData, str | None]]:
+        # Plain columns, not ORM objects: this loads every candidate of a backtest.
+        cols: list[Any] = [
             EntryRow.id,
             EntryRow.feed_id,
             EntryRow.guid,
@@ -163,17 +139,16 @@ class BacktestMixin:
             EntryRow.published,
             EntryRow.author,
             EntryRow.source,
-            ENTRY_TOKENS.c.fields,
-        )
+        ]
+        if tokens:
+            cols.append(ENTRY_TOKENS.c.fields)
 
         def fn(s: Session) -> list[tuple[int, str, EntryData, str | None]]:
             out: list[tuple[int, str, EntryData, str | None]] = []
             for i in range(0, len(ids), _CHUNK):
-                q = (
-                    select(*cols)
-                    .outerjoin(ENTRY_TOKENS, ENTRY_TOKENS.c.entry_id == EntryRow.id)
-                    .where(EntryRow.id.in_(ids[i : i + _CHUNK]))
-                )
+                q = select(*cols).where(EntryRow.id.in_(ids[i : i + _CHUNK]))
+                if tokens:
+                    q = q.outerjoin(ENTRY_TOKENS, ENTRY_TOKENS.c.entry_id == EntryRow.id)
                 out.extend(
                     (
                         r[0],
@@ -181,7 +156,7 @@ class BacktestMixin:
                         EntryData(
                             r[2], r[3], r[4], r[5], tuple(r[6] or ()), r[7], None, r[8], r[9]
                         ),
-                        r[10],
+                        r[10] if tokens else None,
                     )
                     for r in s.execute(q)
                 )
