@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from monitor.match import (
     And,
@@ -43,6 +43,9 @@ class BacktestPort(Protocol):
     def add_to_index(self, rows: Sequence[tuple[int, str, str]]) -> None: ...
     def candidate_ids(self, tokens: Iterable[str] | None, since: datetime | None) -> list[int]: ...
     def entries_by_id(self, ids: Sequence[int]) -> list[tuple[int, str, EntryData]]: ...
+    def preview_entries(
+        self, ids: Sequence[int]
+    ) -> list[tuple[int, str, EntryData, str | None]]: ...
     def recorded_matches(self, watch_id: str, since: datetime | None) -> dict[int, int]: ...
     def labels(self, watch_id: str) -> dict[int, str]: ...
 
@@ -67,6 +70,15 @@ def decode_fields(text: str) -> dict[str, list[str]]:
         name, _, toks = part.partition(_NAME)
         out[name] = toks.split(" ") if toks else []
     return out
+
+
+D = TypeVar("D", bound=Doc)
+
+
+def doc_from_tokens(cls: type[D], tokens: str, entry: EntryData, feed_id: str | None) -> D:
+    """The entry's ``cls`` (a Doc) from its stored tokens (``encode_fields``): the same as
+    ``cls.from_entry`` without folding and tokenizing the text again."""
+    return cls(decode_fields(tokens), Doc.raw_fields(entry, feed_id), entry.link or "")
 
 
 def fields_text(fields: Mapping[str, Sequence[str]]) -> str:
@@ -190,8 +202,12 @@ def run_backtest(
     one = Matcher((item,), matcher.stance, matcher.aliases)
     for k in range(0, len(ids), MATCH_BATCH):
         chunk = ids[k : k + MATCH_BATCH]
-        for entry_id, feed_id, entry in store.entries_by_id(chunk):
-            results = one.match(entry, feed_id)
+        for entry_id, feed_id, entry, tokens in store.preview_entries(chunk):
+            results = (
+                one.match(entry, feed_id)
+                if tokens is None  # (indexed before the tokens were kept)
+                else one.match_doc(doc_from_tokens(Doc, tokens, entry, feed_id), entry, feed_id)
+            )
             if results:
                 out.hits[entry_id] = (entry, results[0])
         out.scanned += len(chunk)
@@ -262,7 +278,7 @@ class PreviewDoc(Doc):
     def from_tokens(cls, tokens: str, entry: EntryData, feed_id: str | None = None) -> Doc:
         """The entry's Doc from its stored tokens (``encode_fields``): the same Doc as
         ``from_entry`` without folding and tokenizing the text again."""
-        return cls(decode_fields(tokens), Doc.raw_fields(entry, feed_id), entry.link or "")
+        return doc_from_tokens(cls, tokens, entry, feed_id)
 
     @property
     def positions(self) -> Mapping[str, Sequence[tuple[str, int]]]:

@@ -593,7 +593,13 @@ class Matcher:
             tok in text for text in folded.values() for tok in prefilter
         ):
             return ()  # no token any item needs occurs: no candidates (see __post_init__)
-        doc = Doc.from_entry(entry, feed_id, folded=folded)
+        return self.match_doc(Doc.from_entry(entry, feed_id, folded=folded), entry, feed_id)
+
+    def match_doc(
+        self, doc: Doc, entry: EntryData, feed_id: str | None = None
+    ) -> tuple[MatchResult, ...]:
+        """``match`` of an entry already tokenized (``doc``: a backtest builds it from the
+        tokens the search index keeps)."""
         results: list[MatchResult] = []
         items = self.items
         for i in self.candidates(doc):

@@ -160,3 +160,29 @@ def test_the_preview_reads_stored_tokens_and_tokenizes_an_entry_without_them(
         _same_doc(Doc.from_entry(e, feed_id), doc)
     finally:
         s.close()
+
+
+def test_a_backtest_over_stored_tokens_gives_what_tokenizing_gives(tmp_path) -> None:
+    """``run_backtest`` builds its docs from the stored tokens (an entry without them is
+    tokenized): the same matches, stances, snippets and explanations either way, for every
+    watch item of the default watchlist (with its stance rules) over a mixed corpus."""
+    from pathlib import Path
+
+    from monitor.backtest import run_backtest
+    from monitor.watchlist import load_watchlist
+
+    wl = load_watchlist(Path(__file__).resolve().parents[1] / "watchlist.yaml")
+    s = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        seed(s, [e for _, e in corpus(400, seed=5)])
+        update_index(s)
+        with_tokens = {i.watch_id: run_backtest(s, i, wl.matcher, None) for i in wl.matcher.items}
+        with s.engine.begin() as conn:
+            conn.execute(text("DELETE FROM entry_tokens"))
+        assert {t for *_, t in s.preview_entries(s.candidate_ids_for(None))} == {None}
+        tokenized = {i.watch_id: run_backtest(s, i, wl.matcher, None) for i in wl.matcher.items}
+        assert sum(len(o.hits) for o in with_tokens.values()) > 50  # (the corpus matches)
+        for wid, out in with_tokens.items():
+            assert out.hits == tokenized[wid].hits, wid
+    finally:
+        s.close()
