@@ -704,6 +704,42 @@ def test_the_start_up_warm_up_never_blocks_a_preview_and_stops_with_the_pages(
 # --- previews that must read many entries first ----------------------------------------------
 
 
+def test_a_preview_waits_for_its_run_until_a_deadline_counted_from_its_arrival(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait is counted from when the request arrived: a request whose draft took long
+    to check (a whole-file check) waits only ``MIN_WAIT`` more before saying "counting"."""
+    from monitor.ui import editor
+
+    monkeypatch.setattr(editor, "ANSWER_WAIT", 20.0)
+    ui = _warm_store(tmp_path)
+    editor._ENGINES.clear()
+    eng = editor.engine(ui.store)
+    gate = threading.Event()
+    real = eng.prepare
+
+    def held(*args: Any, **kw: Any) -> bool:
+        if threading.current_thread().name == "ui-preview-run":
+            gate.wait(30)
+        return real(*args, **kw)
+
+    eng.prepare = held  # type: ignore[method-assign]
+    wl = ui.ctx.watchlist()
+    [item] = [i for i in wl.matcher.items if i.watch_id == "voice"]
+    try:
+        t = time.perf_counter()
+        got = eng.deferred(wl, "voice", item, arrived=time.monotonic() - 20.0)
+        assert got is not None and time.perf_counter() - t < 10  # "counting", not 20 s
+        t = time.perf_counter()  # the poll, too
+        assert eng.deferred(wl, "voice", item, arrived=time.monotonic() - 20.0) is not None
+        assert time.perf_counter() - t < 10
+    finally:
+        gate.set()
+    assert eng.job is not None
+    eng.job.thread.join(30)
+    assert eng.deferred(wl, "voice", item) is None  # done: shown at once
+
+
 def test_a_preview_whose_run_takes_long_answers_counting_then_the_exact_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

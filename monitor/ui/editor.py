@@ -13,8 +13,9 @@ The preview reads the backtest's search index with a finer prefilter than the ba
 (``backtest.index_query``), so it loads about as many entries as the rule matches, builds
 their ``match.Doc`` from the tokens the index keeps per entry (``entry_tokens``: no folding
 or tokenizing again), and keeps them between keystrokes: a keystroke re-evaluates only.
-Each preview runs in a background thread; its request waits for it ``ANSWER_WAIT`` s at
-most, then answers "counting" and the page asks again, so no request waits on a heavy run.
+Each preview runs in a background thread; its request waits for it until ``ANSWER_WAIT`` s
+after it arrived, then answers "counting" and the page asks again: no request waits on a
+heavy run.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +62,8 @@ DOC_CACHE = 8_000  # parsed entries kept between keystrokes (8-11 KiB each here)
 UNIVERSES = 16  # candidate id sets kept, per prefilter query
 RUNS = 8  # the last drafts' results kept (a "counting" answer's poll shows its run's)
 BACKGROUND_INDEX = 5_000  # more unindexed entries than this are indexed in the background
-ANSWER_WAIT = 0.12  # s a preview's request waits for its run before answering "counting"
+ANSWER_WAIT = 0.12  # s after a preview request arrives, it answers "counting" if not done
+MIN_WAIT = 0.02  # s a request waits for its run at least (its check of the draft was slow)
 SWITCH_INTERVAL = 0.001  # s, the GIL switch interval while the pages run (see ``routes``)
 POLL_DELAY_MS = 100  # a "counting" answer asks again this long after it is shown
 WARM_SLICE = 200  # entries read and parsed per slice of a background warm-up (~10 ms)
@@ -193,23 +196,37 @@ class Engine:
         docs = self.docs
         return sum(1 for i in ids if i not in docs)
 
-    def deferred(self, wl: LoadedWatchlist, watch_id: str | None, item: CompiledItem) -> int | None:
+    def deferred(
+        self,
+        wl: LoadedWatchlist,
+        watch_id: str | None,
+        item: CompiledItem,
+        arrived: float | None = None,
+    ) -> int | None:
         """None when the preview of ``item`` (and of the saved rule ``watch_id``) is ready
         for this request to show; else how many stored entries its run must still read (0:
         it is evaluating), and the request answers "counting" and asks again.
 
         Every preview runs in a background thread (``ui-preview-run``) and the request
-        waits for it at most ``ANSWER_WAIT`` s, so a request never takes longer than that
-        plus rendering, however many entries a draft reads or evaluates (a cold process, a
-        new word that widens the candidates, a slow machine). The poll for the same draft
+        waits for it until ``ANSWER_WAIT`` s after it ``arrived`` (``time.monotonic()``;
+        at least ``MIN_WAIT`` s: checking the draft may have taken that long already), so
+        a request never takes longer than that plus rendering, however many entries a
+        draft reads or evaluates (a cold process, a new word that widens the candidates,
+        a slow machine). The poll for the same draft
         waits for that run again; a *different* draft cancels it (between two slices of
         entries read) and gets its own. The counts shown are always exact."""
+        if arrived is None:
+            arrived = time.monotonic()
+
+        def wait() -> float:
+            return max(MIN_WAIT, arrived + ANSWER_WAIT - time.monotonic())
+
         watermark = self.store.index_watermark()
         key = (wl.revision, watch_id, item, watermark)
         with self.job_lock:
             job = self.job
             if job is not None and job.key == key:
-                job.thread.join(ANSWER_WAIT)
+                job.thread.join(wait())
                 if job.thread.is_alive():
                     return job.todo
                 self.job = None
@@ -240,7 +257,7 @@ class Engine:
             thread = threading.Thread(target=work, daemon=True, name="ui-preview-run")
             mine = self.job = _Job(key, thread, cancel)
             thread.start()
-            thread.join(ANSWER_WAIT)
+            thread.join(wait())
             if thread.is_alive():
                 return mine.todo
             self.job = None
@@ -648,8 +665,11 @@ def _rows(eng: Engine, ids: list[int], found: Mapping[int, Sequence[Hit]]) -> li
     return rows
 
 
-def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[str, Any]:
-    """Everything ``_editor_preview.html`` shows (runs in a worker thread)."""
+def preview_values(
+    ctx: UIContext, watch_id: str | None, draft: Draft, arrived: float | None = None
+) -> dict[str, Any]:
+    """Everything ``_editor_preview.html`` shows (runs in a worker thread); ``arrived``:
+    when the request arrived (``time.monotonic()``), for ``Engine.deferred``."""
     values: dict[str, Any] = {
         "draft": draft,
         "conflict": draft.revision != draft.current_revision,
@@ -665,7 +685,7 @@ def preview_values(ctx: UIContext, watch_id: str | None, draft: Draft) -> dict[s
         values["indexing"] = behind
         return values
     wl = ctx.watchlist()
-    counting = eng.deferred(wl, watch_id, draft.compiled)
+    counting = eng.deferred(wl, watch_id, draft.compiled, arrived)
     if counting is not None:
         values["counting"] = counting
         return values
@@ -754,8 +774,10 @@ def routes(ctx: UIContext) -> list[BaseRoute]:
         watch_id = request.path_params.get("watch_id")
         data = await request.form()
 
+        arrived = time.monotonic()
+
         def work() -> dict[str, Any]:
-            return preview_values(ctx, watch_id, build(ctx, watch_id, data))
+            return preview_values(ctx, watch_id, build(ctx, watch_id, data), arrived)
 
         try:
             values = await ctx.db(work)
