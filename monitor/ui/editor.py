@@ -212,9 +212,9 @@ class Engine:
         at least ``MIN_WAIT`` s: checking the draft may have taken that long already), so
         a request never takes longer than that plus rendering, however many entries a
         draft reads or evaluates (a cold process, a new word that widens the candidates,
-        a slow machine). The poll for the same draft
-        waits for that run again; a *different* draft cancels it (between two slices of
-        entries read) and gets its own. The counts shown are always exact."""
+        a slow machine). The poll for the same draft waits for that run again; a
+        *different* draft cancels it (between two slices of entries read) and gets its
+        own. The counts shown are always exact."""
         if arrived is None:
             arrived = time.monotonic()
 
